@@ -1,0 +1,5 @@
+"""``python -m renderlab`` runs the CLI."""
+
+from renderlab.cli import app
+
+app()

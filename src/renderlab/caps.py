@@ -1,0 +1,74 @@
+"""Quality caps: is a requested render within the configured limits?
+
+Checked before any quota is used, so a refused request costs the user nothing (the seed spent
+a slot first). Every number in a message comes from :class:`~renderlab.limits.Limits`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from renderlab.limits import Limits
+
+COMPOSITION_WIDTH = 1920
+COMPOSITION_HEIGHT = 1080
+CODECS = ("h264",)
+
+
+class CapError(ValueError):
+    """A render setting outside the caps; ``code`` is the API's error code."""
+
+    def __init__(self, code: str, field: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RenderSize:
+    width: int
+    height: int
+
+
+def default_size(limits: Limits) -> RenderSize:
+    """The composition's 1920x1080, or the largest even 16:9 size within smaller caps."""
+    scale = min(1.0, limits.max_width / COMPOSITION_WIDTH, limits.max_height / COMPOSITION_HEIGHT)
+    width = int(COMPOSITION_WIDTH * scale) // 2 * 2
+    height = int(COMPOSITION_HEIGHT * scale) // 2 * 2
+    return RenderSize(max(width, limits.min_dimension), max(height, limits.min_dimension))
+
+
+def check_duration(duration_in_frames: int, fps: int, limits: Limits) -> None:
+    if duration_in_frames > limits.max_frames_at(fps):
+        raise CapError(
+            "duration_too_long",
+            "duration_in_frames",
+            f"Animation too long. Maximum duration is {limits.max_duration_seconds} seconds.",
+        )
+
+
+def check_size(width: int, height: int, limits: Limits) -> None:
+    for field, value in (("width", width), ("height", height)):
+        if value < limits.min_dimension or value % 2:
+            raise CapError(
+                "invalid_resolution",
+                field,
+                f"Width and height must be even numbers of at least {limits.min_dimension} "
+                f"pixels (got {field} {value}).",
+            )
+    if width > limits.max_width or height > limits.max_height:
+        raise CapError(
+            "resolution_too_large",
+            "width" if width > limits.max_width else "height",
+            f"Resolution too large. Maximum is {limits.max_width}x{limits.max_height}.",
+        )
+
+
+def check_codec(codec: str) -> None:
+    if codec not in CODECS:
+        raise CapError(
+            "invalid_request",
+            "codec",
+            f"Unsupported codec {codec!r}; use one of: {', '.join(CODECS)}.",
+        )

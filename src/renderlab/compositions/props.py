@@ -1,0 +1,63 @@
+"""TextAnimation props, validated exactly as ``spec/text-animation.md`` states them.
+
+The model is strict (no type coercion, no unknown fields) so a bad prop is refused with a
+message naming the field before anything is stored or drawn.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import regex
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+STYLES = ("fade-in", "typewriter", "slide-up", "scale")
+MAX_TEXT_GRAPHEMES = 500
+_GRAPHEME = regex.compile(r"\X")
+
+Color = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
+
+
+def graphemes(text: str) -> list[str]:
+    """User-perceived characters (extended grapheme clusters), as the spec counts them."""
+    return _GRAPHEME.findall(text)
+
+
+def grapheme_count(text: str) -> int:
+    return len(graphemes(text))
+
+
+class TextAnimationProps(BaseModel):
+    """What a generation holds and every frame of its video shows."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    text: str
+    style: Literal["fade-in", "typewriter", "slide-up", "scale"]
+    font_family: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "Inter"
+    font_size: Annotated[float, Field(ge=12, le=200)] = 48
+    color: Color
+    background_color: Color | None = None
+    duration_in_frames: Annotated[int, Field(ge=30, le=600)] = 90
+    fps: Literal[30] = 30
+
+    @field_validator("text")
+    @classmethod
+    def _text_length(cls, value: str) -> str:
+        count = grapheme_count(value)
+        if count < 1:
+            raise ValueError("text must not be empty")
+        if count > MAX_TEXT_GRAPHEMES:
+            raise ValueError(f"text must be at most {MAX_TEXT_GRAPHEMES} characters, got {count}")
+        return value
+
+    @field_validator("font_family")
+    @classmethod
+    def _family_printable(cls, value: str) -> str:
+        if not value.strip() or not value.isprintable():
+            raise ValueError("font_family must be a printable family name")
+        return value
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.duration_in_frames / self.fps

@@ -1,0 +1,75 @@
+"""Deployment settings: where data lives and which engines renderlab talks to.
+
+Limits (quota, caps, timeouts) live in :mod:`renderlab.limits`; this module holds only the
+wiring that differs between a laptop and a cluster. Both are read from ``RENDERLAB_*``
+environment variables once and passed down.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RENDERLAB_", extra="ignore")
+
+    data_dir: Path = Path("./renderlab-data")
+    database_url: str | None = None
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    broker_url: str | None = None
+    public_url: str | None = None
+    jwt_secret: str | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    cors_origins: list[str] = Field(default_factory=list)
+    storage_secret: str | None = None
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_path / 'renderlab.db'}"
+
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or (self.data_path / "storage").as_uri()
+
+    def resolved_public_url(self, host: str = "127.0.0.1", port: int = 8000) -> str:
+        return (self.public_url or f"http://{host}:{port}").rstrip("/")
+
+    @property
+    def is_embedded(self) -> bool:
+        """No broker configured: renders run in worker processes of ``renderlab serve``."""
+        return not self.broker_url
+
+
+def read_or_create_secret(data_dir: Path, name: str) -> bytes:
+    """A secret kept in the data dir, made on first use, so zero-setup mode needs no config.
+
+    Written with O_EXCL so two processes starting together agree on one secret.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip().encode()
+    value = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value.encode()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

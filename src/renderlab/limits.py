@@ -1,0 +1,74 @@
+"""Every render limit in one place, as the seed's ``RENDER_LIMITS`` kept them.
+
+Nothing else in renderlab writes a limit down: the API, the pipeline, the workers and the
+messages users read all take their numbers from a :class:`Limits` object built once from the
+environment (``RENDERLAB_*`` variables) and passed down.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Limits(BaseSettings):
+    """Quota, quality caps and timings. Defaults are the seed's."""
+
+    model_config = SettingsConfigDict(env_prefix="RENDERLAB_", extra="ignore", frozen=True)
+
+    # Rate limiting (the seed: 5 renders per hour per user).
+    renders_per_hour: int = Field(5, ge=1, le=1_000_000)
+    rate_window_ms: int = Field(60 * 60 * 1000, ge=1)
+
+    # Quality caps.
+    max_width: int = Field(1920, ge=16, le=7680)
+    max_height: int = Field(1080, ge=16, le=4320)
+    min_dimension: int = Field(16, ge=2)
+    max_duration_seconds: int = Field(20, ge=1)
+    max_duration_frames: int = Field(20 * 30, ge=1)
+
+    # Timeouts and cadence.
+    render_timeout_ms: int = Field(60_000, ge=1_000)
+    poll_interval_ms: int = Field(2_000, ge=100)
+    progress_min_interval_ms: int = Field(250, ge=0)
+
+    # Pipeline robustness.
+    lease_ms: int = Field(10_000, ge=500)
+    max_render_attempts: int = Field(2, ge=1, le=10)
+    pending_redispatch_ms: int = Field(5_000, ge=100)
+    min_chunk_frames: int = Field(20, ge=1)
+
+    # Downloads and HTTP edges.
+    download_url_ttl_s: int = Field(3600, ge=1)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    idempotency_ttl_ms: int = Field(24 * 60 * 60 * 1000, ge=1)
+    sse_keepalive_s: float = Field(15.0, gt=0)
+    page_size_default: int = Field(20, ge=1)
+    page_size_max: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Limits:
+        if self.page_size_default > self.page_size_max:
+            raise ValueError("page_size_default must not exceed page_size_max")
+        if self.progress_min_interval_ms > self.poll_interval_ms:
+            raise ValueError("progress_min_interval_ms must not exceed poll_interval_ms")
+        return self
+
+    @property
+    def render_timeout_s(self) -> float:
+        return self.render_timeout_ms / 1000
+
+    def max_frames_at(self, fps: int) -> int:
+        """The duration cap in frames at ``fps``: the tighter of the seconds and frames caps."""
+        return min(self.max_frames_by_seconds(fps), self.max_duration_frames)
+
+    def max_frames_by_seconds(self, fps: int) -> int:
+        return self.max_duration_seconds * fps
+
+
+@lru_cache(maxsize=1)
+def get_limits() -> Limits:
+    """The process-wide limits, read from the environment once."""
+    return Limits()

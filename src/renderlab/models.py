@@ -1,0 +1,176 @@
+"""The schema: users own generations, generations have renders, the limiter keeps its state.
+
+The ``renders`` table carries every field of the seed's Convex table in snake_case, the render
+settings, and what the pipeline needs to be crash-safe (lease, attempts) and to re-sign URLs
+(output_key). Times are epoch milliseconds, as the seed stored them. Convex appends
+``_creationTime`` to every index, so ``by_user`` is ``(user_id, created_at)`` here, which is
+also what newest-first paging needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from renderlab.clock import now_ms
+from renderlab.ids import new_id
+
+RENDER_STATUSES = ("pending", "rendering", "complete", "failed")
+TERMINAL_STATUSES = frozenset({"complete", "failed"})
+GENERATION_STATUSES = ("pending", "complete", "failed")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _id_column() -> Mapped[str]:
+    return mapped_column(String(26), primary_key=True, default=new_id)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = _id_column()
+    token_identifier: Mapped[str] = mapped_column(String(512), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+    image_url: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+
+
+class Generation(Base):
+    __tablename__ = "generations"
+    __table_args__ = (
+        CheckConstraint(_in("status", GENERATION_STATUSES), name="status"),
+        Index("by_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[str] = _id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    prompt: Mapped[str | None] = mapped_column(Text)
+    animation_props: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="complete")
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+
+
+class Render(Base):
+    __tablename__ = "renders"
+    __table_args__ = (
+        CheckConstraint(_in("status", RENDER_STATUSES), name="status"),
+        CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
+        CheckConstraint("width > 0 AND height > 0", name="size"),
+        CheckConstraint("duration_in_frames > 0 AND fps > 0", name="frames"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index("by_user", "user_id", "created_at"),
+        Index("by_generation", "generation_id", "created_at"),
+        Index("by_status", "status", "created_at"),
+        Index("by_updated", "updated_at"),
+    )
+
+    id: Mapped[str] = _id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    generation_id: Mapped[str] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
+    render_id: Mapped[str | None] = mapped_column(String(64))
+    bucket_name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    output_url: Mapped[str | None] = mapped_column(Text)
+    output_size: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    completed_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    # Render settings.
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    fps: Mapped[int] = mapped_column(Integer)
+    codec: Mapped[str] = mapped_column(String(16), default="h264")
+    duration_in_frames: Mapped[int] = mapped_column(Integer)
+
+    # Pipeline bookkeeping.
+    output_key: Mapped[str | None] = mapped_column(String(512))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[int | None] = mapped_column(BigInteger)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    heartbeat_at: Mapped[int | None] = mapped_column(BigInteger)
+    quota_refunded: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
+
+
+class RateLimitState(Base):
+    """One row per (limit name, key): the Convex component's ``rateLimits`` table, unsharded."""
+
+    __tablename__ = "rate_limits"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    ts: Mapped[int] = mapped_column(BigInteger)
+
+
+class IdempotencyKey(Base):
+    """A ``POST /v1/renders`` replayed with the same key returns the first render."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    render_id: Mapped[str] = mapped_column(ForeignKey("renders.id", ondelete="CASCADE"))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+
+
+class RenderChunk(Base):
+    """One frame range of a render, encoded to a segment by whichever worker claims it."""
+
+    __tablename__ = "render_chunks"
+    __table_args__ = (
+        CheckConstraint(_in("status", RENDER_STATUSES), name="status"),
+        CheckConstraint("start_frame >= 0 AND end_frame > start_frame", name="range"),
+        CheckConstraint("frames_done >= 0 AND frames_done <= end_frame - start_frame", name="done"),
+    )
+
+    render_id: Mapped[str] = mapped_column(
+        ForeignKey("renders.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start_frame: Mapped[int] = mapped_column(Integer)
+    end_frame: Mapped[int] = mapped_column(Integer)
+    frames_done: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    segment_key: Mapped[str | None] = mapped_column(String(512))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)

@@ -1,0 +1,1 @@
+"""The render pipeline: start (quota + row, one transaction), run, recover, cancel."""

@@ -1,0 +1,235 @@
+"""A transactional rate limiter in our own database, with the semantics of Convex's
+``@convex-dev/rate-limiter`` (0.4): fixed windows and token buckets, ``limit`` / ``check`` /
+``reset``, reservations, and ``retry_after`` in milliseconds computed as the component does.
+
+State lives in the ``rate_limits`` table and is read and written inside the caller's SQLAlchemy
+session, so consuming quota commits or rolls back with whatever else the caller writes (a render
+row): a failed insert costs the user nothing. The row is locked (``SELECT ... FOR UPDATE`` on
+PostgreSQL; the write transaction's ``BEGIN IMMEDIATE`` on SQLite) so concurrent requests queue
+on it instead of both spending the last slot.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from renderlab.clock import Clock, now_ms
+from renderlab.models import RateLimitState
+
+
+@dataclass(frozen=True)
+class FixedWindow:
+    """``rate`` tokens are added at the start of each window (``start + k * period_ms``), up to
+    ``capacity``. With ``start=None`` each key gets a random phase, so windows of many users do
+    not all open at the same instant."""
+
+    rate: float
+    period_ms: int
+    capacity: float | None = None
+    start: int | None = None
+    max_reserved: float | None = None
+
+
+@dataclass(frozen=True)
+class TokenBucket:
+    """Tokens refill continuously at ``rate`` per ``period_ms``, up to ``capacity``."""
+
+    rate: float
+    period_ms: int
+    capacity: float | None = None
+    max_reserved: float | None = None
+
+
+LimitConfig = FixedWindow | TokenBucket
+
+
+@dataclass(frozen=True)
+class RateLimitResult:
+    """``ok`` and, when not ok (or ok on a reservation), ``retry_after`` in milliseconds.
+
+    ``value`` is what is left after this call (negative while capacity is reserved) and
+    ``window_start`` the start of the current window (fixed windows only).
+    """
+
+    ok: bool
+    retry_after: float | None
+    value: float
+    window_start: int | None = None
+
+
+@dataclass(frozen=True)
+class _Computed:
+    value: float
+    ts: int
+    retry_after: float | None
+    window_start: int | None
+
+
+def _capacity(config: LimitConfig) -> float:
+    return config.capacity if config.capacity is not None else config.rate
+
+
+def _initial_ts(config: LimitConfig, now: int) -> int:
+    if isinstance(config, TokenBucket):
+        return now
+    if config.start is not None:
+        return config.start
+    return math.floor(random.random() * config.period_ms)
+
+
+def calculate(
+    state: tuple[float, int] | None, config: LimitConfig, now: int, count: float
+) -> _Computed:
+    """The component's ``calculateRateLimit``: pure, so it can be tested on its own."""
+    maximum = _capacity(config)
+    value, ts = state if state is not None else (maximum, _initial_ts(config, now))
+    if isinstance(config, TokenBucket):
+        per_ms = config.rate / config.period_ms
+        new_value = min(value + (now - ts) * per_ms, maximum) - count
+        retry = -new_value / per_ms if new_value < 0 else None
+        return _Computed(new_value, now, retry, None)
+    windows = (now - ts) // config.period_ms
+    new_ts = ts + windows * config.period_ms
+    new_value = min(value + config.rate * windows, maximum) - count
+    retry = None
+    if new_value < 0:
+        retry = new_ts + config.period_ms * math.ceil(-new_value / config.rate) - now
+    return _Computed(new_value, new_ts, retry, ts)
+
+
+class RateLimiter:
+    """Named limits over per-key state in the database."""
+
+    def __init__(self, configs: Mapping[str, LimitConfig], clock: Clock = now_ms) -> None:
+        for name, config in configs.items():
+            if config.rate <= 0 or config.period_ms <= 0 or _capacity(config) <= 0:
+                raise ValueError(f"rate limit {name!r}: rate, period and capacity must be > 0")
+        self.configs = dict(configs)
+        self.clock = clock
+
+    def limit(
+        self, session: Session, name: str, key: str = "", count: float = 1, reserve: bool = False
+    ) -> RateLimitResult:
+        """Consume ``count`` if allowed (or, with ``reserve``, take it from the future).
+
+        Writes only when the result is ok. Call it inside a write transaction.
+        """
+        config = self._config(name, count, reserve)
+        row = self._lock(session, name, key, config)
+        computed = calculate((row.value, row.ts), config, self.clock(), count)
+        result = self._judge(computed, config, reserve)
+        if result.ok:
+            row.value = computed.value
+            row.ts = computed.ts
+            session.flush()
+        return result
+
+    def check(
+        self, session: Session, name: str, key: str = "", count: float = 1, reserve: bool = False
+    ) -> RateLimitResult:
+        """What :meth:`limit` would answer now, without writing anything."""
+        config = self._config(name, count, reserve)
+        computed = calculate(self._read(session, name, key), config, self.clock(), count)
+        return self._judge(computed, config, reserve)
+
+    def reset(self, session: Session, name: str, key: str = "") -> None:
+        """Forget the key's state: it starts again at full capacity."""
+        self._config(name, 0, False)
+        session.execute(
+            delete(RateLimitState).where(RateLimitState.name == name, RateLimitState.key == key)
+        )
+
+    def refund(
+        self,
+        session: Session,
+        name: str,
+        key: str = "",
+        count: float = 1,
+        consumed_at: int | None = None,
+    ) -> bool:
+        """Give back ``count`` consumed at ``consumed_at`` (ms), when that is still in force.
+
+        A fixed window only takes back what was spent in the current window (an older window's
+        tokens have already been replaced). Not part of the Convex API: renderlab returns the
+        slot of a render that failed through its own fault or was cancelled.
+        """
+        config = self._config(name, 0, False)
+        existing = self._read(session, name, key)
+        if existing is None:
+            return False
+        now = self.clock()
+        current = calculate(existing, config, now, 0)
+        in_window = isinstance(config, FixedWindow) and consumed_at is not None
+        if in_window and not current.ts <= consumed_at < current.ts + config.period_ms:
+            return False
+        row = self._lock(session, name, key, config)
+        current = calculate((row.value, row.ts), config, now, 0)
+        row.value = min(current.value + count, _capacity(config))
+        row.ts = current.ts
+        session.flush()
+        return True
+
+    def _config(self, name: str, count: float, reserve: bool) -> LimitConfig:
+        try:
+            config = self.configs[name]
+        except KeyError:
+            raise ValueError(f"unknown rate limit {name!r}") from None
+        if count < 0:
+            raise ValueError(f"rate limit {name}: count must not be negative")
+        maximum = _capacity(config)
+        if reserve:
+            if config.max_reserved is not None and count > maximum + config.max_reserved:
+                raise ValueError(
+                    f"Rate limit {name} count {count} exceeds {maximum + config.max_reserved}."
+                )
+        elif count > maximum:
+            raise ValueError(f"Rate limit {name} count {count} exceeds {maximum}.")
+        return config
+
+    @staticmethod
+    def _judge(computed: _Computed, config: LimitConfig, reserve: bool) -> RateLimitResult:
+        denied = computed.value < 0 and (
+            not reserve
+            or (config.max_reserved is not None and -computed.value > config.max_reserved)
+        )
+        return RateLimitResult(
+            ok=not denied,
+            retry_after=computed.retry_after,
+            value=computed.value,
+            window_start=computed.ts if isinstance(config, FixedWindow) else None,
+        )
+
+    @staticmethod
+    def _read(session: Session, name: str, key: str) -> tuple[float, int] | None:
+        row = session.execute(
+            select(RateLimitState.value, RateLimitState.ts).where(
+                RateLimitState.name == name, RateLimitState.key == key
+            )
+        ).first()
+        return None if row is None else (row.value, row.ts)
+
+    def _lock(self, session: Session, name: str, key: str, config: LimitConfig) -> RateLimitState:
+        """The key's row, created at full capacity if new, locked until the transaction ends."""
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        initial = {
+            "name": name,
+            "key": key,
+            "value": _capacity(config),
+            "ts": _initial_ts(config, self.clock()),
+        }
+        session.execute(insert(RateLimitState).values(**initial).on_conflict_do_nothing())
+        statement = select(RateLimitState).where(
+            RateLimitState.name == name, RateLimitState.key == key
+        )
+        return session.execute(
+            statement.with_for_update().execution_options(populate_existing=True)
+        ).scalar_one()

@@ -1,0 +1,36 @@
+"""Render and generation CRUD, next to the schema as the seed kept it.
+
+Writes (``create_*``, ``update_render``) are internal: the pipeline calls them. Reads are
+owner-scoped: given another user's id they find nothing, exactly as for an id that does not
+exist.
+"""
+
+from renderlab.store.errors import InvalidUpdate, NotFound
+from renderlab.store.generations import create_generation, get_generation, list_generations
+from renderlab.store.paging import Page
+from renderlab.store.renders import (
+    create_render,
+    get_render,
+    get_render_by_generation,
+    get_render_internal,
+    list_renders_by_user,
+    update_render,
+)
+from renderlab.store.users import get_or_create_user, get_user_by_token
+
+__all__ = [
+    "InvalidUpdate",
+    "NotFound",
+    "Page",
+    "create_generation",
+    "create_render",
+    "get_generation",
+    "get_or_create_user",
+    "get_render",
+    "get_render_by_generation",
+    "get_render_internal",
+    "get_user_by_token",
+    "list_generations",
+    "list_renders_by_user",
+    "update_render",
+]
