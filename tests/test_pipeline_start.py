@@ -45,7 +45,8 @@ def test_start_creates_pending_render_and_dispatches_after_commit(services: Serv
     generation = make_generation(services.db, user, duration_in_frames=90)
     render, created = start_render(services, user, RenderRequest(generation, 1280, 720))
     assert created
-    assert (render.status, render.progress, render.width, render.height) == ("pending", 0, 1280, 720)
+    assert (render.status, render.progress) == ("pending", 0)
+    assert (render.width, render.height) == (1280, 720)
     assert (render.fps, render.duration_in_frames, render.codec) == (30, 90, "h264")
     assert dispatcher.seen == [(render.id, "pending")]
 

@@ -56,7 +56,8 @@ def test_fixed_window_random_phase_per_key(db: Database) -> None:
         assert not denied.ok
         assert 0 < denied.retry_after <= HOUR
         with db.session() as session:
-            ts = session.execute(select(RateLimitState.ts).where(RateLimitState.key == key)).scalar()
+            query = select(RateLimitState.ts).where(RateLimitState.key == key)
+            ts = session.execute(query).scalar()
         assert clock.now - HOUR < ts <= clock.now
         phases.add(ts % HOUR)
     assert len(phases) > 1, "every key got the same phase"

@@ -18,7 +18,9 @@ from tests.factories import make_generation, make_user
 THREADS = 50
 
 
-def test_fifty_simultaneous_starts_leave_exactly_five(database_url: str, settings: Settings) -> None:
+def test_fifty_simultaneous_starts_leave_exactly_five(
+    database_url: str, settings: Settings
+) -> None:
     setup = Database(database_url)
     user = make_user(setup)
     generation = make_generation(setup, user)
