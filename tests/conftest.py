@@ -21,6 +21,8 @@ from renderlab.limits import Limits
 from renderlab.models import Base
 from renderlab.services import Services
 
+pytest_plugins = ["tests.s3_server"]
+
 PG_ADMIN_URL = os.environ.get(
     "RENDERLAB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

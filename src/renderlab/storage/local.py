@@ -1,0 +1,195 @@
+"""Storage in a directory on this machine: the zero-setup default.
+
+Objects are plain files under a root directory, written atomically (temporary file in the same
+directory, fsync, rename) so a reader or a crash never sees half a video. Downloads go through
+the app's ``/files/...`` route with HMAC-signed URLs (see :mod:`renderlab.storage.serve`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from contextlib import suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from renderlab.storage import signing
+from renderlab.storage.base import (
+    InvalidKey,
+    ObjectNotFound,
+    SignedURL,
+    StorageError,
+    validate_key,
+    validate_prefix,
+)
+from renderlab.storage.disposition import safe_filename
+
+_COPY_BUFFER = 1024 * 1024
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _io_error(action: str, path: Path, exc: OSError) -> StorageError:
+    """Turn an OSError into a sentence that says what to fix."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _FULL:
+        hint = "free some space or point RENDERLAB_STORAGE_URL at a larger disk"
+    elif exc.errno in _DENIED:
+        hint = "make it writable by this process or point RENDERLAB_STORAGE_URL elsewhere"
+    else:
+        hint = "check that RENDERLAB_STORAGE_URL names a writable directory"
+    return StorageError(f"Could not {action} {path} in local storage ({reason}); {hint}.")
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable; some filesystems refuse to open directories, which is harmless."""
+    with suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _copy_atomically(source: Path, target: Path) -> int:
+    """Copy ``source`` to ``target`` via a temporary sibling and a rename; return the size.
+
+    The temporary name starts with a dot, which no valid key segment does, so it can never
+    collide with or be served as an object. It is removed if anything goes wrong.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out, _COPY_BUFFER)
+            out.flush()
+            os.fsync(out.fileno())
+            size = out.tell()
+        os.replace(tmp_name, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(target.parent)
+    return size
+
+
+class LocalStorage:
+    """Objects as files under ``root``; signed URLs point at ``{public_url}/files/{key}``."""
+
+    bucket_name = "local"
+
+    def __init__(self, root: str | Path, *, secret: bytes, public_url: str) -> None:
+        root = Path(root)
+        if not root.is_absolute():
+            raise ValueError(f"local storage root must be an absolute path, got {str(root)!r}")
+        if not secret:
+            raise ValueError("local storage needs a non-empty signing secret")
+        self.root = root.resolve()
+        self.public_url = public_url.rstrip("/")
+        self._secret = secret
+
+    def __repr__(self) -> str:
+        return f"LocalStorage(root={str(self.root)!r}, public_url={self.public_url!r})"
+
+    def path_for(self, key: str) -> Path:
+        """The file for ``key``, refused unless it resolves (symlinks included) under the root."""
+        validate_key(key)
+        path = (self.root / key).resolve()
+        if path == self.root or not path.is_relative_to(self.root):
+            raise InvalidKey(f"storage key {key!r} leads outside the storage root")
+        return path
+
+    def put_file(self, key: str, path: str | Path, content_type: str) -> int:
+        """Store a copy of ``path``. ``content_type`` is not kept: the download route always
+        answers ``video/mp4`` and segments are only ever read back by workers."""
+        target = self.path_for(key)
+        source = Path(path)
+        if not source.is_file():
+            raise StorageError(f"Cannot store {source}: it is not a readable file.")
+        try:
+            return _copy_atomically(source, target)
+        except OSError as exc:
+            raise _io_error("write", target, exc) from exc
+
+    def get_file(self, key: str, dest_path: str | Path) -> Path:
+        """Copy the object to ``dest_path`` (atomically there too), creating its folder."""
+        source = self.path_for(key)
+        dest = Path(dest_path)
+        if not source.is_file():
+            raise ObjectNotFound(f"No object is stored under {key!r} in {self.root}.")
+        try:
+            _copy_atomically(source, dest)
+        except FileNotFoundError as exc:  # deleted between the check and the copy
+            if not source.is_file():
+                raise ObjectNotFound(f"No object is stored under {key!r} in {self.root}.") from exc
+            raise _io_error("copy to", dest, exc) from exc
+        except OSError as exc:
+            raise _io_error("copy to", dest, exc) from exc
+        return dest
+
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    def delete(self, key: str) -> None:
+        """Remove the file. Emptied folders are left behind: pruning them would race with a
+        concurrent ``put_file`` creating a sibling in the same folder."""
+        path = self.path_for(key)
+        try:
+            path.unlink(missing_ok=True)
+        except IsADirectoryError:
+            return  # a folder of other keys, not an object
+        except OSError as exc:
+            raise _io_error("delete", path, exc) from exc
+
+    def delete_prefix(self, prefix: str) -> None:
+        folder = self.path_for(validate_prefix(prefix))
+        try:
+            shutil.rmtree(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise _io_error("delete", folder, exc) from exc
+
+    def signed_url(
+        self, key: str, *, expires_in_s: int, filename: str, now: float | None = None
+    ) -> SignedURL:
+        """``{public_url}/files/{key}?expires=&filename=&sig=``, valid for ``expires_in_s``."""
+        validate_key(key)
+        if expires_in_s <= 0:
+            raise ValueError("expires_in_s must be positive")
+        expires = int(time.time() if now is None else now) + int(expires_in_s)
+        name = safe_filename(filename)
+        query = urlencode(
+            {"expires": expires, "filename": name, "sig": self.sign(key, expires, name)},
+            quote_via=quote,
+        )
+        return SignedURL(
+            url=f"{self.public_url}/files/{quote(key, safe='/')}?{query}",
+            expires_at=datetime.fromtimestamp(expires, tz=UTC),
+        )
+
+    def sign(self, key: str, expires: int, filename: str) -> str:
+        return signing.sign(key, expires, filename, self._secret)
+
+    def verify(self, key: str, expires: int, filename: str, sig: str) -> bool:
+        """Whether the signature is ours (expiry is checked separately)."""
+        return signing.verify(key, expires, filename, sig, self._secret)
+
+    def check_writable(self) -> None:
+        """Create, fsync and remove a probe file in the root (creating the root if needed)."""
+        probe = self.root / f".probe-{uuid.uuid4().hex}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with probe.open("xb") as handle:
+                handle.write(b"ok")
+                handle.flush()
+                os.fsync(handle.fileno())
+            probe.unlink()
+        except OSError as exc:
+            raise _io_error("write", self.root, exc) from exc

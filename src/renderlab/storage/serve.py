@@ -1,0 +1,84 @@
+"""The answer to a local signed download URL, independent of how the route is mounted.
+
+Order matters: the parameters and the key's shape are checked before anything touches the
+disk, the signature before the expiry (so only links we really issued are reported expired),
+then the file. Ranges (single and multiple 206, 416) are Starlette's ``FileResponse``, which
+has parsed ``Range`` and ``If-Range`` itself since 0.39 (FastAPI 0.115 needs a later one); the
+route tests check 206 and 416 over real HTTP so a regression would show.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from typing import Any
+
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from renderlab.storage import signing
+from renderlab.storage.base import InvalidKey, validate_key
+from renderlab.storage.disposition import content_disposition, safe_filename
+from renderlab.storage.local import LocalStorage
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=_NO_STORE)
+
+
+def forbidden() -> JSONResponse:
+    return _error(
+        403,
+        "forbidden",
+        "This download link is not valid. Copy the whole link, or ask for a new download link.",
+    )
+
+
+def download_response(
+    storage: LocalStorage,
+    key: str,
+    expires: str | None,
+    filename: str | None,
+    sig: str | None,
+    now: float | None = None,
+) -> Response:
+    """403 for a bad or expired link, 404 if the file is gone, else the video (206 on Range)."""
+    now = time.time() if now is None else now
+    expires_at = signing.parse_expires(expires)
+    if expires_at is None or not filename or not sig:
+        return forbidden()
+    try:
+        validate_key(key)
+    except InvalidKey:
+        return forbidden()
+    if not storage.verify(key, expires_at, filename, sig):
+        return forbidden()
+    if signing.is_expired(expires_at, now):
+        return _error(
+            403,
+            "url_expired",
+            "This download link expired. Ask for a new download link from the render.",
+        )
+    try:
+        path = storage.path_for(key)
+        stat_result = os.stat(path)
+    except (InvalidKey, OSError):
+        stat_result = None
+    if stat_result is None or not stat.S_ISREG(stat_result.st_mode):
+        return _error(
+            404, "not_found", "The video for this link no longer exists. Render it again."
+        )
+    return FileResponse(
+        path,
+        media_type="video/mp4",
+        stat_result=stat_result,
+        headers={
+            "Content-Disposition": content_disposition(safe_filename(filename)),
+            "Cache-Control": f"private, max-age={max(0, expires_at - int(now))}",
+            "Accept-Ranges": "bytes",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,0 +1,59 @@
+"""HMAC signatures for local download URLs.
+
+A URL carries the key, an expiry and the download filename; the signature covers all three so
+none can be changed (a longer life, another user's file, a misleading name) without the server
+secret. Expiry is integer epoch seconds, written in the URL in one canonical form so that the
+bytes that were signed are the bytes that are checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+
+_CONTEXT = b"renderlab/download-url/v1\x00"
+_EXPIRES = re.compile(r"[1-9][0-9]{0,11}", re.ASCII)
+
+
+def _message(key: str, expires: int, filename: str) -> bytes:
+    # JSON keeps the three fields unambiguous whatever characters the filename holds;
+    # ensure_ascii makes the encoding total (even lone surrogates from a hostile query string).
+    return _CONTEXT + json.dumps([key, expires, filename], ensure_ascii=True).encode("ascii")
+
+
+def sign(key: str, expires: int, filename: str, secret: bytes) -> str:
+    """The URL-safe base64 (unpadded) HMAC-SHA256 of key, expiry and filename."""
+    if not secret:
+        raise ValueError("the signing secret must not be empty")
+    digest = hmac.new(secret, _message(key, expires, filename), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def verify(key: str, expires: int, filename: str, sig: str, secret: bytes) -> bool:
+    """Whether ``sig`` is the signature of these values, compared in constant time.
+
+    Checks the signature only: expiry is :func:`is_expired`, separate so the route can tell an
+    expired link ("ask for a new one") from a forged one.
+    """
+    expected = sign(key, expires, filename, secret).encode("ascii")
+    return hmac.compare_digest(expected, sig.encode("utf-8", "surrogatepass"))
+
+
+def parse_expires(value: str | None) -> int | None:
+    """The expiry from a query string, or ``None`` unless it is canonical decimal epoch seconds.
+
+    Leading zeros, signs, spaces and non-ASCII digits are refused so that one expiry has exactly
+    one spelling.
+    """
+    if value is None or not _EXPIRES.fullmatch(value):
+        return None
+    return int(value)
+
+
+def is_expired(expires: int, now: float | None = None) -> bool:
+    """A link works strictly before its expiry second."""
+    return (time.time() if now is None else now) >= expires
