@@ -39,6 +39,10 @@ class Limits(BaseSettings):
     max_render_attempts: int = Field(2, ge=1, le=10)
     pending_redispatch_ms: int = Field(5_000, ge=100)
     min_chunk_frames: int = Field(20, ge=1)
+    # How long an embedded render process may take to start and claim its render; the render
+    # timeout counts from the claim, so a slow start (a cold process server) is not held
+    # against the render.
+    worker_start_timeout_ms: int = Field(30_000, ge=1_000)
 
     # Downloads and HTTP edges.
     download_url_ttl_s: int = Field(3600, ge=1)
@@ -47,6 +51,33 @@ class Limits(BaseSettings):
     sse_keepalive_s: float = Field(15.0, gt=0)
     page_size_default: int = Field(20, ge=1)
     page_size_max: int = Field(100, ge=1)
+    idempotency_key_max_chars: int = Field(255, ge=1, le=255)  # the column is String(255)
+
+    # Live progress (events.py): one shared poll of ``renders.updated_at`` per process.
+    events_poll_ms: int = Field(100, ge=10)
+    # How far back each poll looks, so a row written with an earlier ``updated_at`` but committed
+    # after the previous poll (a slow transaction, a worker clock slightly behind) is not missed.
+    events_lookback_ms: int = Field(5_000, ge=0)
+    # Up to this many watched renders, each poll names them (``id IN (...)``); beyond, it reads
+    # every recent change and filters in memory.
+    events_id_filter_max: int = Field(500, ge=0, le=10_000)
+
+    # Identity (api/auth.py).
+    token_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    token_name_max_chars: int = Field(64, ge=1, le=200)
+    jwt_leeway_s: int = Field(10, ge=0)
+    jwks_cache_s: int = Field(300, ge=1)
+    jwks_timeout_s: float = Field(5.0, gt=0)
+    auth_cache_size: int = Field(10_000, ge=0)
+
+    # Threads the API runs database work on (api/context.py explains why so few).
+    api_db_threads: int = Field(2, ge=1, le=64)
+
+    # How long ``serve`` lets open requests (live-progress streams) finish on shutdown.
+    shutdown_grace_s: int = Field(5, ge=1)
+
+    # Still previews are immutable per (generation, frame, size): let browsers keep them.
+    still_cache_max_age_s: int = Field(3600, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Limits:

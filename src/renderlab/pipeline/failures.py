@@ -1,0 +1,69 @@
+"""Why a render stopped, in a sentence its owner can act on, and whether that costs a slot.
+
+Users read ``render.error``; operators read the log. So every failure is turned into one of a
+few fixed sentences here (the exception itself, with its stack trace, goes to the log), and
+into a refund decision: a render that failed through renderlab's fault (storage down, a worker
+lost twice, a bug) gives its quota slot back; one refused for its own settings, or that ran
+out of time, does not, because it used what the quota exists to protect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from renderlab.caps import CapError
+from renderlab.limits import Limits
+from renderlab.render import RenderSettingsError
+from renderlab.storage import StorageError
+
+CANCELLED = "Render cancelled."
+STORAGE_FAILED = "Could not store the video. Please try again."
+WORKER_LOST = "The render worker stopped unexpectedly. Please try again."
+INTERNAL = "Something went wrong while rendering the video. Please try again."
+
+
+def timed_out_message(limits: Limits) -> str:
+    """``Render timed out after 60 seconds.`` with the configured number."""
+    seconds = limits.render_timeout_ms / 1000
+    return f"Render timed out after {seconds:g} second{'' if seconds == 1 else 's'}."
+
+
+class LostClaim(Exception):
+    """The render is no longer this worker's: cancelled, timed out, finished, or handed to
+    another worker after this one was presumed dead. The worker stops and writes nothing."""
+
+    def __init__(self, render_id: str, status: str) -> None:
+        super().__init__(f"render {render_id} is {status} and no longer held by this worker")
+        self.render_id = render_id
+        self.status = status
+
+
+class RenderTimedOut(Exception):
+    """The render ran past ``limits.render_timeout_ms``."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a failed render records: the user's sentence and whether the slot comes back."""
+
+    message: str
+    refund: bool
+
+
+def classify(exc: BaseException, limits: Limits) -> Failure:
+    """The user-facing outcome of ``exc`` raised while running a render."""
+    if isinstance(exc, RenderTimedOut):
+        return Failure(timed_out_message(limits), refund=False)
+    if isinstance(exc, StorageError):
+        return Failure(STORAGE_FAILED, refund=True)
+    if isinstance(exc, RenderSettingsError | CapError):
+        return Failure(exc.message, refund=False)
+    if isinstance(exc, ValidationError):
+        errors = exc.errors()
+        detail = errors[0]["msg"].removeprefix("Value error, ") if errors else "invalid value"
+        where = ".".join(str(part) for part in errors[0]["loc"]) if errors else ""
+        field = f" ({where})" if where else ""
+        return Failure(f"The animation's settings are not valid{field}: {detail}.", refund=False)
+    return Failure(INTERNAL, refund=True)
