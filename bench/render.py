@@ -1,0 +1,184 @@
+"""Renderer benchmark: each style at 1920x1080, 600 frames, against ffmpeg's own render.
+
+The reference is ffmpeg's ``drawtext`` + libx264 at the same preset (``veryfast``) and CRF,
+rendering an equivalent 600-frame fade-in, measured in the same run on the same machine. Each
+renderlab render runs in a fresh process so its peak RSS is its own; its wall time is the
+``render_video`` call (fonts, layout, encoding and muxing included; interpreter start-up not,
+which the process column shows). Medians of ``--repeat`` runs.
+
+    python bench/render.py [--repeat 3] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FRAMES = 600
+WIDTH, HEIGHT = 1920, 1080
+FONT_SIZE = 72
+TEXT = "Hello from renderlab"
+TYPEWRITER_TEXT = (
+    "The quick brown fox jumps over the lazy dog while the render pipeline keeps up with it."
+)[:100].ljust(100, ".")
+TARGETS = {"fade-in": 0.25, "slide-up": 0.25, "scale": 0.25, "typewriter": 0.75}
+STILL_TARGET_MS = 50.0
+RSS_TARGET_MB = 300.0
+
+
+def _props(style: str) -> dict[str, object]:
+    return {
+        "text": TYPEWRITER_TEXT if style == "typewriter" else TEXT,
+        "style": style,
+        "font_size": FONT_SIZE,
+        "color": "#FFFFFF",
+        "duration_in_frames": FRAMES,
+    }
+
+
+def _child(style: str, out: str) -> None:
+    """Runs in a fresh interpreter: one render, its figures as JSON on stdout."""
+    from renderlab.render import render_video
+
+    started = time.perf_counter()
+    result = render_video(_props(style), out, width=WIDTH, height=HEIGHT)
+    wall = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"wall": wall, "bytes": result.bytes, "rss_mb": rss}))
+
+
+def _render_once(style: str, out: Path) -> dict[str, float]:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", style, str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    figures["process"] = time.perf_counter() - started
+    return figures
+
+
+def _ffmpeg() -> str:
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _ffmpeg_once(ffmpeg: str, out: Path, crf: int, preset: str) -> tuple[float, int]:
+    from renderlab.render.fonts import resolve_family
+
+    font = resolve_family("Inter").path.replace("\\", "/").replace(":", "\\:")
+    text = TEXT.replace(":", "\\:").replace("'", "")
+    draw = (
+        f"drawtext=fontfile='{font}':text='{text}':fontsize={FONT_SIZE}:fontcolor=white"
+        ":x=(w-text_w)/2:y=(h-text_h)/2:alpha='min(n/30\\,1)'"
+    )
+    command = [
+        ffmpeg,
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c=black:s={WIDTH}x{HEIGHT}:r=30",
+        "-vf",
+        draw,
+        "-frames:v",
+        str(FRAMES),
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        "-crf",
+        str(crf),
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        str(out),
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - started, out.stat().st_size
+
+
+def _stills(repeat: int) -> list[float]:
+    from renderlab.render import render_still
+
+    times = []
+    for style in TARGETS:
+        props = _props(style)
+        render_still(props, 0)  # fonts loaded once per process, as in a server
+        for frame in (0, 5, 12, 20, 29, 45, 100, 300, 599)[: max(3, 3 * repeat)]:
+            started = time.perf_counter()
+            render_still(props, frame)
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None, help="keep the videos here")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+
+    from renderlab.render import DEFAULT_CRF, DEFAULT_PRESET
+
+    out_dir = args.out or Path(tempfile.mkdtemp(prefix="renderlab-bench-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ffmpeg = _ffmpeg()
+    ff_times, ff_bytes = [], 0
+    for _ in range(args.repeat):
+        seconds, ff_bytes = _ffmpeg_once(
+            ffmpeg, out_dir / "ffmpeg-fade-in.mp4", DEFAULT_CRF, DEFAULT_PRESET
+        )
+        ff_times.append(seconds)
+    reference = statistics.median(ff_times)
+    print(
+        f"reference: {ffmpeg} drawtext + libx264 -preset {DEFAULT_PRESET} -crf {DEFAULT_CRF}, "
+        f"{FRAMES} frames {WIDTH}x{HEIGHT} fade-in: {reference:.2f} s, {ff_bytes} bytes"
+    )
+    header = f"{'style':<11} {'wall s':>7} {'proc s':>7} {'fps':>7} {'bytes':>9} {'RSS MB':>7}"
+    print(header + f" {'ratio':>6} {'target':>6}  ok")
+    for style, target in TARGETS.items():
+        runs = [_render_once(style, out_dir / f"{style}.mp4") for _ in range(args.repeat)]
+        wall = statistics.median(r["wall"] for r in runs)
+        process = statistics.median(r["process"] for r in runs)
+        rss = max(r["rss_mb"] for r in runs)
+        ratio = wall / reference
+        ok = ratio <= target and rss < RSS_TARGET_MB
+        print(
+            f"{style:<11} {wall:7.2f} {process:7.2f} {FRAMES / wall:7.0f} "
+            f"{int(runs[-1]['bytes']):9d} {rss:7.0f} {ratio:6.3f} {target:6.2f}  "
+            f"{'yes' if ok else 'NO'}"
+        )
+    stills = _stills(args.repeat)
+    median = statistics.median(stills)
+    print(
+        f"PNG still 1920x1080: median {median:.1f} ms over {len(stills)} stills "
+        f"(target {STILL_TARGET_MS:.0f} ms): {'yes' if median <= STILL_TARGET_MS else 'NO'}"
+    )
+    if args.out is None:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""``renderlab render`` and ``renderlab still``: the native renderer from the command line.
+
+Bad props or settings print one line naming the field and exit with status 2, before anything
+is drawn. ``render`` shows a Rich progress bar (frames done of total).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from renderlab.cli.app import app
+from renderlab.compositions.props import TextAnimationProps
+from renderlab.render import (
+    DEFAULT_CRF,
+    RenderSettingsError,
+    check_render,
+    render_still,
+    render_video,
+    validate_crf,
+    validate_frame,
+)
+
+_err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def _load_props(path: Path) -> TextAnimationProps:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"{path} is not valid JSON: {exc}") from None
+    try:
+        return TextAnimationProps.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "props"
+        raise _fail(f"{field}: {first['msg']}") from None
+
+
+def _setting_error(exc: RenderSettingsError) -> typer.Exit:
+    return _fail(f"{exc.field}: {exc.message}")
+
+
+@app.command("render")
+def render(
+    props_file: Path = typer.Argument(..., metavar="PROPS.json", help="TextAnimation props."),
+    output: Path = typer.Option(..., "--output", "-o", help="The MP4 to write."),
+    width: int = typer.Option(1920, help="Output width in pixels (even)."),
+    height: int = typer.Option(1080, help="Output height in pixels (even)."),
+    crf: int = typer.Option(DEFAULT_CRF, help="x264 constant rate factor, 0-51 (lower: better)."),
+    chunk_size: int | None = typer.Option(None, help="Frames per chunk (default: one per worker)."),
+    workers: int = typer.Option(1, help="Processes rendering chunks in parallel."),
+) -> None:
+    """Render PROPS.json to an H.264 MP4 with a progress bar."""
+    props = _load_props(props_file)
+    try:
+        check_render(props, width, height)
+        validate_crf(crf)
+    except RenderSettingsError as exc:
+        raise _setting_error(exc) from None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    columns = (
+        TextColumn("[bold]rendering"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=_err, transient=False) as progress:
+        task = progress.add_task("render", total=props.duration_in_frames)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            result = render_video(
+                props,
+                output,
+                width=width,
+                height=height,
+                crf=crf,
+                chunk_size=chunk_size,
+                workers=workers,
+                on_progress=on_progress,
+            )
+        except RenderSettingsError as exc:
+            raise _setting_error(exc) from None
+    _err.print(
+        f"wrote {output} ({result.frames} frames, {result.bytes} bytes) in {result.seconds:.2f} s",
+        highlight=False,
+    )
+
+
+@app.command("still")
+def still(
+    props_file: Path = typer.Argument(..., metavar="PROPS.json", help="TextAnimation props."),
+    frame: int = typer.Option(..., "--frame", help="Frame number, from 0."),
+    output: Path = typer.Option(..., "--output", "-o", help="The PNG to write."),
+    width: int = typer.Option(1920, help="Output width in pixels (even)."),
+    height: int = typer.Option(1080, help="Output height in pixels (even)."),
+) -> None:
+    """Render frame N of PROPS.json to a PNG (transparent where the background is)."""
+    props = _load_props(props_file)
+    try:
+        check_render(props, width, height)
+        validate_frame(props, frame)
+        data = render_still(props, frame, width, height)
+    except RenderSettingsError as exc:
+        raise _setting_error(exc) from None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(data)
+    _err.print(f"wrote {output} ({len(data)} bytes)", highlight=False)

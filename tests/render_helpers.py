@@ -1,0 +1,166 @@
+"""Helpers for the renderer tests: decode videos, probe them, and predict frames from stills."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from renderlab.compositions.props import TextAnimationProps
+from renderlab.render.compose import rgb_to_yuv
+
+
+def props(**overrides: Any) -> TextAnimationProps:
+    values: dict[str, Any] = {
+        "text": "Hello renderlab",
+        "style": "fade-in",
+        "color": "#FFFFFF",
+        "font_size": 64,
+        "duration_in_frames": 60,
+    }
+    values.update(overrides)
+    return TextAnimationProps(**values)
+
+
+def decode_luma(path: Path) -> list[np.ndarray]:
+    """Every decoded frame's Y plane, in order."""
+    planes = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            array = frame.to_ndarray(format="yuv420p")
+            planes.append(array[: frame.height].copy())
+    return planes
+
+
+def packet_sizes(path: Path) -> list[int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [p.size for p in container.demux(stream) if p.size]
+
+
+def still_luma(png: bytes) -> np.ndarray:
+    """The Y plane a video frame should decode to, from a still (transparent -> black)."""
+    image = np.asarray(Image.open(io.BytesIO(png)), dtype=np.float32)
+    rgb = image[..., :3] * (image[..., 3:4] / 255.0) if image.shape[2] == 4 else image
+    return np.rint(rgb_to_yuv(rgb)[..., 0]).astype(np.uint8)
+
+
+def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    """ffprobe's view of the first video stream, frames counted by decoding."""
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        pytest.fail("ffprobe is not installed (apt-get install ffmpeg); the renderer tests need it")
+    out = subprocess.run(
+        [
+            exe,
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    data = json.loads(out)
+    stream = data["streams"][0]
+    stream["format"] = data["format"]
+    return stream
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    """The MP4's top-level box types, in file order (faststart puts moov before mdat)."""
+    data = path.read_bytes()
+    boxes, offset = [], 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        kind = data[offset + 4 : offset + 8].decode("latin-1")
+        if size == 1:
+            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
+        boxes.append(kind)
+        if size < 8:
+            break
+        offset += size
+    return boxes
+
+
+def alpha(png: bytes) -> np.ndarray:
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "RGBA"
+    return np.asarray(image)[..., 3]
+
+
+def chromium() -> str:
+    """Debian's chromium (or RENDERLAB_CHROMIUM); missing fails the test, as CI installs it."""
+    path = os.environ.get("RENDERLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("chromium is not installed (apt-get install chromium); a browser test needs it")
+    return path
+
+
+_PLAY = """async (src) => {
+  const v = document.createElement('video');
+  v.muted = true; v.src = src; document.body.appendChild(v);
+  await new Promise((ok, bad) => {
+    v.oncanplay = ok;
+    v.onerror = () => bad(String(v.error && v.error.message));
+  });
+  v.playbackRate = 4; await v.play();
+  await new Promise(ok => { if (v.ended) ok(); else v.onended = ok; });
+  const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
+  const ctx = c.getContext('2d'); ctx.drawImage(v, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height).data; let lit = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i + 1] > 128) lit++;
+  return {duration: v.duration, width: v.videoWidth, height: v.videoHeight, ended: v.ended,
+          frames: v.getVideoPlaybackQuality().totalVideoFrames, lit: lit};
+}"""
+
+
+def play_in_chromium(video: Path) -> dict[str, Any]:
+    """Play ``video`` to its end in headless chromium (served over HTTP like a download)."""
+    import functools
+    import http.server
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(video.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    (video.parent / "index.html").write_text("<!doctype html><body></body>")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+            try:
+                page = browser.new_page()
+                page.goto(f"{base}/index.html")
+                return page.evaluate(_PLAY, f"{base}/{video.name}")
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()

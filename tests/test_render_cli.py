@@ -1,0 +1,164 @@
+"""``renderlab render`` and ``renderlab still`` as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import renderlab.cli.render  # noqa: F401  (registers the commands on the shared app)
+from renderlab.cli.app import app
+from renderlab.limits import get_limits
+from tests.render_helpers import ffprobe
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def props_file(tmp_path: Path) -> Path:
+    path = tmp_path / "props.json"
+    path.write_text(
+        json.dumps(
+            {
+                "text": "From the CLI",
+                "style": "slide-up",
+                "color": "#FFFFFF",
+                "duration_in_frames": 45,
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def fresh_limits() -> Iterator[None]:
+    get_limits.cache_clear()
+    yield
+    get_limits.cache_clear()
+
+
+def test_render_writes_the_mp4(props_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    result = runner.invoke(
+        app,
+        [
+            "render",
+            str(props_file),
+            "-o",
+            str(out),
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--crf",
+            "23",
+            "--chunk-size",
+            "20",
+            "--workers",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "45/45" in result.output  # the progress bar got to the end
+    info = ffprobe(out)
+    assert int(info["nb_read_frames"]) == 45
+    assert (info["width"], info["height"]) == (640, 360)
+
+
+def test_still_writes_the_png(props_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "frame.png"
+    result = runner.invoke(
+        app,
+        [
+            "still",
+            str(props_file),
+            "--frame",
+            "40",
+            "-o",
+            str(out),
+            "--width",
+            "320",
+            "--height",
+            "180",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    image = Image.open(io.BytesIO(out.read_bytes()))
+    assert image.size == (320, 180) and image.mode == "RGBA"
+
+
+@pytest.mark.parametrize(
+    ("props", "field"),
+    [
+        ({"text": "x", "style": "bounce", "color": "#FFFFFF"}, "style"),
+        ({"text": "x", "style": "scale", "color": "white"}, "color"),
+        ({"text": "", "style": "scale", "color": "#FFFFFF"}, "text"),
+        ({"text": "x", "style": "scale", "color": "#FFFFFF", "font_size": 201}, "font_size"),
+        ({"text": "x", "style": "scale", "color": "#FFFFFF", "extra": 1}, "extra"),
+        (
+            {"text": "x", "style": "scale", "color": "#FFFFFF", "duration_in_frames": 601},
+            "duration_in_frames",
+        ),
+    ],
+)
+def test_bad_props_exit_2_naming_the_field(tmp_path: Path, props: dict, field: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(props))
+    out = tmp_path / "never.mp4"
+    result = runner.invoke(app, ["render", str(path), "-o", str(out)])
+    assert result.exit_code == 2
+    assert field in result.output
+    assert not out.exists()
+
+
+def test_size_above_caps_and_bad_frame_exit_2(props_file: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "render",
+            str(props_file),
+            "-o",
+            str(tmp_path / "x.mp4"),
+            "--width",
+            "3840",
+            "--height",
+            "2160",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "Resolution too large. Maximum is 1920x1080." in result.output
+    result = runner.invoke(
+        app, ["still", str(props_file), "--frame", "45", "-o", str(tmp_path / "x.png")]
+    )
+    assert result.exit_code == 2 and "frame" in result.output
+    result = runner.invoke(
+        app, ["render", str(props_file), "-o", str(tmp_path / "x.mp4"), "--crf", "60"]
+    )
+    assert result.exit_code == 2 and "crf" in result.output
+    assert not list(tmp_path.glob("x.*"))
+
+
+def test_duration_cap_comes_from_the_environment(
+    props_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_limits: None
+) -> None:
+    monkeypatch.setenv("RENDERLAB_MAX_DURATION_SECONDS", "1")
+    result = runner.invoke(app, ["render", str(props_file), "-o", str(tmp_path / "x.mp4")])
+    assert result.exit_code == 2
+    assert "Animation too long. Maximum duration is 1 seconds." in result.output
+
+
+def test_unreadable_props_exit_2(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["still", str(tmp_path / "missing.json"), "--frame", "0", "-o", str(tmp_path / "x.png")],
+    )
+    assert result.exit_code == 2
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    result = runner.invoke(app, ["still", str(broken), "--frame", "0", "-o", "x.png"])
+    assert result.exit_code == 2 and "JSON" in result.output
