@@ -16,13 +16,17 @@ CODECS = ("h264",)
 
 
 class CapError(ValueError):
-    """A render setting outside the caps; ``code`` is the API's error code."""
+    """A render setting outside what is allowed: ``field`` names it, ``code`` is the API's
+    error code (``duration_too_long``, ``resolution_too_large``, ``invalid_resolution``, ...)."""
 
-    def __init__(self, code: str, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, code: str = "invalid_request") -> None:
         super().__init__(message)
-        self.code = code
         self.field = field
         self.message = message
+        self.code = code
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -42,33 +46,32 @@ def default_size(limits: Limits) -> RenderSize:
 def check_duration(duration_in_frames: int, fps: int, limits: Limits) -> None:
     if duration_in_frames > limits.max_frames_at(fps):
         raise CapError(
-            "duration_too_long",
             "duration_in_frames",
             f"Animation too long. Maximum duration is {limits.max_duration_seconds} seconds.",
+            "duration_too_long",
         )
 
 
 def check_size(width: int, height: int, limits: Limits) -> None:
+    """Refuse a size above the caps, odd, or under the minimum dimension."""
+    for field, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CapError(field, f"{field} must be an integer.", "invalid_resolution")
+    if width > limits.max_width or height > limits.max_height:
+        raise CapError(
+            "width" if width > limits.max_width else "height",
+            f"Resolution too large. Maximum is {limits.max_width}x{limits.max_height}.",
+            "resolution_too_large",
+        )
     for field, value in (("width", width), ("height", height)):
         if value < limits.min_dimension or value % 2:
             raise CapError(
-                "invalid_resolution",
                 field,
-                f"Width and height must be even numbers of at least {limits.min_dimension} "
-                f"pixels (got {field} {value}).",
+                f"Width and height must be even numbers of at least {limits.min_dimension} pixels.",
+                "invalid_resolution",
             )
-    if width > limits.max_width or height > limits.max_height:
-        raise CapError(
-            "resolution_too_large",
-            "width" if width > limits.max_width else "height",
-            f"Resolution too large. Maximum is {limits.max_width}x{limits.max_height}.",
-        )
 
 
 def check_codec(codec: str) -> None:
     if codec not in CODECS:
-        raise CapError(
-            "invalid_request",
-            "codec",
-            f"Unsupported codec {codec!r}; use one of: {', '.join(CODECS)}.",
-        )
+        raise CapError("codec", f"Unsupported codec {codec!r}; use {' or '.join(CODECS)}.")

@@ -15,7 +15,6 @@ from pydantic import ValidationError
 
 from renderlab.caps import CapError
 from renderlab.limits import Limits
-from renderlab.render import RenderSettingsError
 from renderlab.storage import StorageError
 
 CANCELLED = "Render cancelled."
@@ -58,7 +57,7 @@ def classify(exc: BaseException, limits: Limits) -> Failure:
         return Failure(timed_out_message(limits), refund=False)
     if isinstance(exc, StorageError):
         return Failure(STORAGE_FAILED, refund=True)
-    if isinstance(exc, RenderSettingsError | CapError):
+    if isinstance(exc, CapError):
         return Failure(exc.message, refund=False)
     if isinstance(exc, ValidationError):
         errors = exc.errors()

@@ -10,54 +10,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from renderlab.caps import CapError, check_duration, check_size
 from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits, get_limits
 from renderlab.render.encode import MAX_CRF, MIN_CRF
 
-
-class RenderSettingsError(ValueError):
-    """A render setting outside what is allowed; ``field`` names it, ``code`` classifies it."""
-
-    def __init__(self, field: str, message: str, code: str = "invalid_setting") -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-        self.code = code
-
-    def __str__(self) -> str:
-        return self.message
+# The caps are checked in one place (``renderlab.caps``) for the API, the pipeline and the
+# renderer alike; the renderer's names for them are kept for its callers.
+RenderSettingsError = CapError
 
 
 def validate_size(width: int, height: int, limits: Limits | None = None) -> None:
     """Refuse a size above the caps, odd, or under the minimum dimension."""
-    limits = limits or get_limits()
-    for field, value in (("width", width), ("height", height)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RenderSettingsError(field, f"{field} must be an integer.", "invalid_resolution")
-    if width > limits.max_width or height > limits.max_height:
-        field = "width" if width > limits.max_width else "height"
-        raise RenderSettingsError(
-            field,
-            f"Resolution too large. Maximum is {limits.max_width}x{limits.max_height}.",
-            "resolution_too_large",
-        )
-    for field, value in (("width", width), ("height", height)):
-        if value < limits.min_dimension or value % 2:
-            raise RenderSettingsError(
-                field,
-                f"Width and height must be even numbers of at least {limits.min_dimension} pixels.",
-                "invalid_resolution",
-            )
+    check_size(width, height, limits or get_limits())
 
 
 def validate_duration(props: TextAnimationProps, limits: Limits | None = None) -> None:
-    limits = limits or get_limits()
-    if props.duration_in_frames > limits.max_frames_at(props.fps):
-        raise RenderSettingsError(
-            "duration_in_frames",
-            f"Animation too long. Maximum duration is {limits.max_duration_seconds} seconds.",
-            "duration_too_long",
-        )
+    check_duration(props.duration_in_frames, props.fps, limits or get_limits())
 
 
 def validate_crf(crf: int) -> None:
