@@ -1,0 +1,5 @@
+"""The HTTP API (FastAPI): routes of ``docs/api.md``, identity, errors and HTTP edges."""
+
+from renderlab.api.app import create_app
+
+__all__ = ["create_app"]

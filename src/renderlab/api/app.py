@@ -1,0 +1,109 @@
+"""``create_app(services)``: the FastAPI application ``renderlab serve`` runs.
+
+The app owns the process's render feed (one poller for all live-progress streams) and, when the
+dispatcher is something that runs (the embedded worker pool), starts and stops it with the
+app's lifespan, so ``serve`` has a single place where things begin and end.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Protocol, runtime_checkable
+
+from fastapi import FastAPI
+
+from renderlab.api.auth import Authenticator, UserDirectory
+from renderlab.api.context import ApiContext, WriteGate
+from renderlab.api.errors import install_error_handlers
+from renderlab.api.middleware import install_middleware
+from renderlab.api.routes import auth, generations, health, quota, renders, stills
+from renderlab.events import RenderFeed
+from renderlab.services import Services
+
+log = logging.getLogger("renderlab.api")
+
+DESCRIPTION = """Render text animations to MP4 under a per-user quota, watch progress live,
+download through expiring signed URLs. Every `/v1` route needs `Authorization: Bearer <JWT>`;
+errors are `{"error": {"code", "message", ...}}`. See `docs/api.md`."""
+
+
+@runtime_checkable
+class Runnable(Protocol):
+    """A dispatcher with a life of its own (the embedded worker pool)."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float) -> None: ...
+
+
+def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI:
+    write_gate = WriteGate(enabled=services.db.is_sqlite)
+    ctx = ApiContext(
+        services=services,
+        auth=Authenticator(services.settings, services.limits),
+        users=UserDirectory(services.db, services.limits.auth_cache_size, write_gate),
+        feed=feed or RenderFeed(services.db, services.limits),
+        write_gate=write_gate,
+        executor=ThreadPoolExecutor(services.limits.api_db_threads, thread_name_prefix="api-db"),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        dispatcher = services.dispatcher
+        runnable = dispatcher if isinstance(dispatcher, Runnable) else None
+        if runnable is not None:
+            runnable.start()
+        try:
+            yield
+        finally:
+            ctx.feed.stop()
+            ctx.executor.shutdown(wait=False, cancel_futures=True)
+            if runnable is not None:
+                # Renders still running after the grace go back to pending and resume on the
+                # next start (EmbeddedWorkers.stop): a Ctrl-C should not wait a minute.
+                runnable.stop(services.limits.shutdown_grace_s)
+
+    app = FastAPI(
+        title="renderlab",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app, services.limits)
+    install_middleware(
+        app,
+        max_body_bytes=services.limits.max_body_bytes,
+        cors_origins=services.settings.cors_origins,
+    )
+    for module in (health, auth, generations, stills, renders, quota):
+        app.include_router(module.router(ctx))
+    _mount_local_files(app, services)
+    _include_web_page(app)
+    return app
+
+
+def _mount_local_files(app: FastAPI, services: Services) -> None:
+    """Signed downloads of the local storage backend are served by this same process."""
+    if not services.settings.resolved_storage_url().startswith("file:"):
+        return
+    if importlib.util.find_spec("renderlab.storage.routes") is None:
+        return
+    from renderlab.storage.routes import files_router
+
+    app.include_router(files_router(lambda: services.storage))
+
+
+def _include_web_page(app: FastAPI) -> None:
+    if importlib.util.find_spec("renderlab.web") is None:
+        return
+    from renderlab import web
+
+    router = getattr(web, "router", None)
+    if router is not None:
+        app.include_router(router)

@@ -1,0 +1,211 @@
+"""Every failure leaves the API as ``{"error": {"code", "message", ...}}`` and nothing else.
+
+Domain exceptions (store, caps, quota, idempotency, auth) are translated here, once, so routes
+stay straight-line code. Anything unforeseen becomes a 500 ``internal_error`` whose body says
+nothing about the code: the traceback goes to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from renderlab import store
+from renderlab.api.auth import AuthError, IdentityProviderUnavailable
+from renderlab.api.middleware import SECURITY_HEADERS
+from renderlab.api.ratelimit_headers import quota_headers
+from renderlab.caps import CapError
+from renderlab.limits import Limits
+from renderlab.pipeline.start import IdempotencyConflict, QuotaExceeded
+from renderlab.store.paging import InvalidCursor
+
+log = logging.getLogger("renderlab.api")
+
+STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    500: "internal_error",
+    501: "not_implemented",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """Raised by routes for a contract error that has no domain exception of its own."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, **extra), status_code=status, headers=headers)
+
+
+def field_error(field: str, location: str, message: str) -> dict[str, str]:
+    return {"field": field, "location": location, "message": message}
+
+
+def invalid(field: str, location: str, message: str) -> ApiError:
+    """A 422 ``invalid_request`` for one field, with the message as the error's message too."""
+    return ApiError(422, "invalid_request", message, fields=[field_error(field, location, message)])
+
+
+def _validation_fields(errors: Sequence[Any]) -> list[dict[str, str]]:
+    fields = []
+    for error in errors:
+        location, *path = error.get("loc", ("body",))
+        if location not in ("body", "query", "path", "header"):
+            path, location = [location, *path], "body"
+        name = ".".join(str(part) for part in path) or location
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        fields.append(field_error(name, location, message))
+    return fields
+
+
+def install_error_handlers(app: FastAPI, limits: Limits) -> None:
+    """Register the translations on ``app``; ``limits`` supplies the quota headers' numbers."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(
+            exc.status, exc.code, exc.message, headers=exc.headers or None, **exc.extra
+        )
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(_request: Request, exc: AuthError) -> JSONResponse:
+        challenge = f'Bearer error="{exc.error}"' if exc.error else "Bearer"
+        return error_response(
+            401, "unauthorized", exc.message, headers={"WWW-Authenticate": challenge}
+        )
+
+    @app.exception_handler(IdentityProviderUnavailable)
+    async def _idp_down(_request: Request, exc: IdentityProviderUnavailable) -> JSONResponse:
+        log.warning("identity provider unavailable: %s", exc)
+        return error_response(
+            503,
+            "identity_provider_unavailable",
+            "The identity provider's keys could not be fetched. Try again shortly.",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (bytes that are not UTF-8 JSON): to the
+            # contract that is an invalid body like any other, 422 naming the body.
+            message = "The request body is not valid JSON."
+            return error_response(
+                422, "invalid_request", message, fields=[field_error("body", "body", message)]
+            )
+        code = STATUS_CODES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        message = detail or HTTPStatus(exc.status_code).phrase
+        return error_response(exc.status_code, code, message, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = _validation_fields(exc.errors())
+        first = fields[0] if fields else {"field": "body", "message": "invalid request"}
+        message = f"Invalid request: {first['field']}: {first['message']}"
+        return error_response(422, "invalid_request", message, fields=fields)
+
+    @app.exception_handler(CapError)
+    async def _cap(_request: Request, exc: CapError) -> JSONResponse:
+        return error_response(
+            422, exc.code, exc.message, fields=[field_error(exc.field, "body", exc.message)]
+        )
+
+    @app.exception_handler(QuotaExceeded)
+    async def _quota(_request: Request, exc: QuotaExceeded) -> JSONResponse:
+        retry_after_s = max(1, math.ceil(exc.retry_after_ms / 1000))
+        headers = {
+            "Retry-After": str(retry_after_s),
+            **quota_headers(limits, remaining=0, reset_s=retry_after_s),
+        }
+        return error_response(
+            429,
+            "rate_limited",
+            exc.message,
+            headers=headers,
+            retry_after_ms=exc.retry_after_ms,
+            limit=exc.limit,
+        )
+
+    @app.exception_handler(IdempotencyConflict)
+    async def _idempotency(_request: Request, exc: IdempotencyConflict) -> JSONResponse:
+        message = str(exc)
+        return error_response(
+            422,
+            "idempotency_key_reused",
+            message,
+            fields=[field_error("Idempotency-Key", "header", message)],
+        )
+
+    @app.exception_handler(store.NotFound)
+    async def _not_found(_request: Request, exc: store.NotFound) -> JSONResponse:
+        return error_response(404, "not_found", _sentence(str(exc) or "not found"))
+
+    @app.exception_handler(InvalidCursor)
+    async def _cursor(_request: Request, exc: InvalidCursor) -> JSONResponse:
+        message = str(exc)
+        return error_response(
+            422, "invalid_request", message, fields=[field_error("cursor", "query", message)]
+        )
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette sends this from its outermost middleware, outside ours: add the security
+        # headers here so even a crash answers with them.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(
+            500,
+            "internal_error",
+            "Something went wrong on our side. Please try again.",
+            headers=dict(SECURITY_HEADERS),
+        )
+
+
+def _sentence(text: str) -> str:
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith(".") else text + "."

@@ -1,0 +1,70 @@
+"""One module per resource; each exposes ``router(ctx) -> APIRouter``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Response
+from pydantic import BaseModel
+
+from renderlab.api.schemas import ErrorResponse
+
+_DESCRIPTIONS = {
+    401: "Missing, expired or invalid bearer token.",
+    404: "No such object for this user (another user's objects answer the same).",
+    409: "The render is not in a state that allows this.",
+    413: "Request body larger than the configured limit (64 KiB by default).",
+    422: "Invalid request: `invalid_request` with `fields`, or a cap "
+    "(`duration_too_long`, `resolution_too_large`, `invalid_resolution`).",
+    429: "Render quota used up: `Retry-After`, `RateLimit` and `retry_after_ms`.",
+    503: "A dependency (database, identity provider) is unavailable.",
+}
+AUTHED = (401, 422, 503)
+
+POLICY_HEADER = {
+    "RateLimit-Policy": {
+        "description": 'The render quota, e.g. `"renders";q=5;w=3600` (IETF rate-limit headers).',
+        "schema": {"type": "string"},
+    }
+}
+QUOTA_HEADERS = {
+    **POLICY_HEADER,
+    "RateLimit": {
+        "description": 'What is left and when the window resets: `"renders";r=0;t=1200`.',
+        "schema": {"type": "string"},
+    },
+}
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    429: {
+        "Retry-After": {
+            "description": "Seconds until a render may be started again (rounded up).",
+            "schema": {"type": "integer"},
+        },
+        **QUOTA_HEADERS,
+    },
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for error statuses, all with the error body shape."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(set(statuses)):
+        responses[status] = {"model": ErrorResponse, "description": _DESCRIPTIONS[status]}
+        if status in _HEADERS:
+            responses[status]["headers"] = _HEADERS[status]
+    return responses
+
+
+def json_response(
+    model: BaseModel, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """Serialise with pydantic's own encoder, skipping FastAPI's re-validation of the value
+    (the route built it from typed fields): it is the hot path of every read."""
+    return Response(
+        model.model_dump_json(),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,147 @@
+"""``/v1/generations``: store TextAnimation props, list and read them, preview one frame."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from renderlab import caps, store
+from renderlab.api.auth import Principal
+from renderlab.api.context import ApiContext
+from renderlab.api.errors import ApiError, invalid
+from renderlab.api.queries import latest_renders
+from renderlab.api.routes import AUTHED, errors, json_response
+from renderlab.api.schemas import GenerationCreate, GenerationOut, GenerationPage, RenderOut
+from renderlab.compositions import TextAnimationProps
+
+
+def router(ctx: ApiContext) -> APIRouter:
+    limits = ctx.limits
+    Me = Annotated[Principal, Depends(ctx.current_principal)]
+    api = APIRouter(prefix="/v1/generations", tags=["generations"])
+
+    @api.post(
+        "",
+        status_code=201,
+        response_model=GenerationOut,
+        responses=errors(*AUTHED, 413),
+        summary="Store a TextAnimation",
+    )
+    async def create_generation(body: GenerationCreate, me: Me) -> Response:
+        return await ctx.call(_create, ctx, me, body)
+
+    @api.get(
+        "",
+        response_model=GenerationPage,
+        responses=errors(*AUTHED),
+        summary="My generations, newest first",
+    )
+    async def list_generations(
+        me: Me,
+        limit: Annotated[int, Query(ge=1, le=limits.page_size_max)] = limits.page_size_default,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    ) -> Response:
+        return await ctx.call(_list, ctx, me, limit, cursor)
+
+    @api.get(
+        "/{id}",
+        response_model=GenerationOut,
+        responses=errors(*AUTHED, 404),
+        summary="One generation, with its newest render",
+    )
+    async def get_generation(id: str, me: Me) -> Response:
+        return await ctx.call(_get, ctx, me, id)
+
+    @api.get(
+        "/{id}/still",
+        response_class=Response,
+        responses={
+            200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+            **errors(*AUTHED, 404),
+        },
+        summary="One frame as PNG, rendered on demand (costs no quota)",
+    )
+    async def get_still(
+        id: str,
+        me: Me,
+        frame: Annotated[int, Query(ge=0, description="0 .. duration_in_frames - 1")] = 0,
+        width: Annotated[int | None, Query(description="Even, within the size cap")] = None,
+        height: Annotated[int | None, Query(description="Even, within the size cap")] = None,
+    ) -> Response:
+        props = await ctx.call(_props, ctx, me.user_id, id)
+        size = caps.default_size(limits)
+        width = size.width if width is None else width
+        height = size.height if height is None else height
+        if frame >= props.duration_in_frames:
+            raise invalid(
+                "frame",
+                "query",
+                f"frame must be within 0..{props.duration_in_frames - 1} for this animation.",
+            )
+        try:
+            caps.check_size(width, height, limits)
+        except caps.CapError as exc:
+            raise ApiError(
+                422,
+                exc.code,
+                exc.message,
+                fields=[{"field": exc.field, "location": "query", "message": exc.message}],
+            ) from None
+        render_still = _renderer()
+        # Drawing a frame takes tens of milliseconds: Starlette's larger pool, not the DB's.
+        png = await run_in_threadpool(render_still, props, frame, width, height)
+        return Response(
+            png,
+            media_type="image/png",
+            headers={"Cache-Control": f"private, max-age={limits.still_cache_max_age_s}"},
+        )
+
+    return api
+
+
+# Blocking work, run on the API's database threads (``ctx.call``).
+
+
+def _create(ctx: ApiContext, me: Principal, body: GenerationCreate) -> Response:
+    with ctx.write_gate, ctx.services.db.transaction() as session:
+        generation = store.create_generation(
+            session, me.user_id, body.animation_props, prompt=body.prompt
+        )
+    out = GenerationOut.of(generation, me.token_identifier, None)
+    return json_response(out, 201, {"Location": f"/v1/generations/{generation.id}"})
+
+
+def _list(ctx: ApiContext, me: Principal, limit: int, cursor: str | None) -> Response:
+    with ctx.services.db.session() as session:  # (rows expire when the read session ends)
+        page = store.list_generations(session, me.user_id, limit=limit, cursor=cursor)
+        latest = latest_renders(session, me.user_id, [g.id for g in page.items])
+        items = [
+            GenerationOut.of(g, me.token_identifier, _render_or_none(latest.get(g.id), me))
+            for g in page.items
+        ]
+    return json_response(GenerationPage.model_construct(items=items, next_cursor=page.next_cursor))
+
+
+def _get(ctx: ApiContext, me: Principal, generation_id: str) -> Response:
+    with ctx.services.db.session() as session:
+        generation = store.get_generation(session, me.user_id, generation_id)
+        latest = store.get_render_by_generation(session, me.user_id, generation.id)
+        out = GenerationOut.of(generation, me.token_identifier, _render_or_none(latest, me))
+    return json_response(out)
+
+
+def _render_or_none(render: object | None, me: Principal) -> RenderOut | None:
+    return None if render is None else RenderOut.of(render, me.token_identifier)
+
+
+def _props(ctx: ApiContext, user_id: str, generation_id: str) -> TextAnimationProps:
+    with ctx.services.db.session() as session:
+        generation = store.get_generation(session, user_id, generation_id)
+        return TextAnimationProps(**generation.animation_props)
+
+
+def _renderer():  # type: ignore[no-untyped-def]
+    """The renderer is imported on first use: the API process never pays for it otherwise."""
+    from renderlab.render import render_still
+
+    return render_still

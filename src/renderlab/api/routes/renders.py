@@ -1,0 +1,229 @@
+"""``/v1/renders``: start, list, read, watch live, cancel, and get a download URL."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import StreamingResponse
+
+from renderlab import store
+from renderlab.api.auth import Principal
+from renderlab.api.context import ApiContext
+from renderlab.api.errors import ApiError
+from renderlab.api.queries import read_render
+from renderlab.api.ratelimit_headers import policy_header
+from renderlab.api.routes import AUTHED, POLICY_HEADER, errors, json_response
+from renderlab.api.schemas import DownloadURLOut, RenderCreate, RenderOut, RenderPage
+from renderlab.events import RenderSnapshot, Subscription
+from renderlab.pipeline.start import RenderRequest, start_render
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # nginx: pass each event on as it comes
+}
+KEEPALIVE = b": keepalive\n\n"
+# One event of the stream (OpenAPI 3.1: a text/event-stream ``schema`` describes each event).
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"const": "render"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/RenderOut"},
+        },
+    },
+}
+
+
+def router(ctx: ApiContext) -> APIRouter:
+    limits = ctx.limits
+    db = ctx.services.db
+    Me = Annotated[Principal, Depends(ctx.current_principal)]
+    api = APIRouter(prefix="/v1/renders", tags=["renders"])
+
+    @api.post(
+        "",
+        status_code=202,
+        response_model=RenderOut,
+        responses={
+            202: {
+                "description": "The new render (or, for a replayed Idempotency-Key, the first).",
+                "headers": {
+                    "Location": {"schema": {"type": "string"}},
+                    **POLICY_HEADER,
+                },
+            },
+            **errors(*AUTHED, 404, 413, 429),
+        },
+        summary="Start a render (uses one quota slot)",
+    )
+    async def create_render(
+        body: RenderCreate,
+        me: Me,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=limits.idempotency_key_max_chars,
+                description="Replaying the same key and body within 24 h returns the first "
+                "render and uses no more quota; the same key with another body is a 422.",
+            ),
+        ] = None,
+    ) -> Response:
+        return await ctx.call(_create, ctx, me, body, idempotency_key)
+
+    @api.get(
+        "",
+        response_model=RenderPage,
+        responses=errors(*AUTHED),
+        summary="My renders, newest first; or the newest render of one generation",
+    )
+    async def list_renders(
+        me: Me,
+        generation_id: Annotated[
+            str | None,
+            Query(description="Only the newest render of this generation, as a one-item list."),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=limits.page_size_max)] = limits.page_size_default,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    ) -> Response:
+        return await ctx.call(_list, ctx, me, generation_id, limit, cursor)
+
+    @api.get(
+        "/{id}",
+        response_model=RenderOut,
+        responses=errors(*AUTHED, 404),
+        summary="One render",
+    )
+    async def get_render(id: str, me: Me) -> Response:
+        render = await ctx.call(read_render, db, me.user_id, id)
+        return json_response(RenderOut.of(render, me.token_identifier))
+
+    @api.get(
+        "/{id}/events",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "`event: render` with the render object as `data`, now and "
+                "after every change; the stream ends after a terminal status. A comment line "
+                "every 15 s keeps idle connections open.",
+                "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+            },
+            **errors(*AUTHED, 404),
+        },
+        summary="Live progress (Server-Sent Events)",
+    )
+    async def render_events(id: str, me: Me) -> StreamingResponse:
+        first = await ctx.call(read_render, db, me.user_id, id)
+        stream = _events(ctx, first, me.token_identifier, limits.sse_keepalive_s)
+        return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @api.post(
+        "/{id}/download-url",
+        response_model=DownloadURLOut,
+        responses=errors(*AUTHED, 404, 409),
+        summary="A fresh signed URL for a complete render",
+    )
+    async def download_url(id: str, me: Me) -> Response:
+        return await ctx.call(_download_url, ctx, me, id)
+
+    @api.post(
+        "/{id}/cancel",
+        response_model=RenderOut,
+        responses=errors(*AUTHED, 404, 409),
+        summary="Cancel a pending or rendering render (it becomes failed)",
+    )
+    async def cancel_render(id: str, me: Me) -> Response:
+        return await ctx.call(_cancel, ctx, me, id)
+
+    return api
+
+
+# Blocking work, run on the API's database threads (``ctx.call``).
+
+
+def _create(
+    ctx: ApiContext, me: Principal, body: RenderCreate, idempotency_key: str | None
+) -> Response:
+    services = ctx.services
+    request = RenderRequest(body.generation_id, body.width, body.height, body.codec)
+    with ctx.write_gate:
+        render, created = start_render(
+            services, me.user_id, request, idempotency_key=idempotency_key
+        )
+    headers = {"Location": f"/v1/renders/{render.id}", **policy_header(services.limits)}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(RenderOut.of(render, me.token_identifier), 202, headers)
+
+
+def _list(
+    ctx: ApiContext, me: Principal, generation_id: str | None, limit: int, cursor: str | None
+) -> Response:
+    with ctx.services.db.session() as session:
+        if generation_id is not None:
+            newest = store.get_render_by_generation(session, me.user_id, generation_id)
+            rows: list[Any] = [] if newest is None else [newest]
+            next_cursor = None
+        else:
+            page = store.list_renders_by_user(session, me.user_id, limit=limit, cursor=cursor)
+            rows, next_cursor = list(page.items), page.next_cursor
+        items = [RenderOut.of(render, me.token_identifier) for render in rows]
+    return json_response(RenderPage.model_construct(items=items, next_cursor=next_cursor))
+
+
+def _download_url(ctx: ApiContext, me: Principal, render_id: str) -> Response:
+    from renderlab.pipeline import actions
+
+    try:
+        signed = actions.download_url(ctx.services, me.user_id, render_id)
+    except actions.RenderNotComplete as exc:
+        raise ApiError(409, "render_not_complete", _message(exc, "not complete")) from None
+    expires_at = signed.expires_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return json_response(DownloadURLOut(url=signed.url, expires_at=expires_at))
+
+
+def _cancel(ctx: ApiContext, me: Principal, render_id: str) -> Response:
+    from renderlab.pipeline import actions
+
+    try:
+        with ctx.write_gate:
+            render = actions.cancel_render(ctx.services, me.user_id, render_id)
+    except actions.RenderFinished as exc:
+        raise ApiError(409, "render_finished", _message(exc, "already finished")) from None
+    return json_response(RenderOut.of(render, me.token_identifier))
+
+
+def _message(exc: Exception, what: str) -> str:
+    return str(exc) or f"The render is {what}."
+
+
+def _event(snapshot: RenderSnapshot, token_identifier: str) -> bytes:
+    data = RenderOut.of(snapshot, token_identifier).model_dump_json()
+    return f"event: render\ndata: {data}\n\n".encode()
+
+
+async def _events(
+    ctx: ApiContext, first: RenderSnapshot, token_identifier: str, keepalive_s: float
+) -> AsyncIterator[bytes]:
+    """The render now, then after every visible change, until it is complete or failed.
+
+    The subscription is taken inside the generator so that it lives exactly as long as the
+    stream: Starlette cancels the generator when the client goes away, and ``with`` lets go.
+    """
+    subscription: Subscription
+    with ctx.feed.subscribe(first.id) as subscription:
+        yield _event(first, token_identifier)
+        last = first
+        while not last.is_terminal:
+            snapshot = await subscription.next(keepalive_s)
+            if snapshot is None:
+                yield KEEPALIVE
+            elif snapshot.updated_at >= last.updated_at and snapshot.visible() != last.visible():
+                # (An older snapshot can arrive when a new stream is handed the feed's last
+                # state after reading a newer one itself: never step back.)
+                last = snapshot
+                yield _event(snapshot, token_identifier)

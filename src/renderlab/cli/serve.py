@@ -1,0 +1,112 @@
+"""``renderlab serve``: the API, the web page and (with no broker) the render workers, in one go.
+
+On a laptop this is the whole product: the SQLite file is migrated here, storage is a folder in
+the data dir, and renders run in worker processes the app's lifespan starts and stops. With
+``RENDERLAB_BROKER_URL`` set, renders go to Celery workers instead and only the API runs here.
+"""
+
+import typer
+from rich.console import Console
+
+from renderlab.cli.app import app
+from renderlab.config import Settings, get_settings
+from renderlab.db import upgrade
+from renderlab.limits import get_limits
+
+UNSPECIFIED_HOSTS = {"0.0.0.0", "::", ""}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on."),
+    access_log: bool = typer.Option(True, help="Log one line per request."),
+) -> None:
+    """Run the API + web page; with no broker configured also the embedded workers."""
+    import uvicorn
+
+    from renderlab.api import create_app
+
+    err = Console(stderr=True, highlight=False)
+    settings = with_public_url(get_settings(), host, port)
+    limits = get_limits()
+    database_url = settings.resolved_database_url()
+    if database_url.startswith("sqlite"):
+        upgrade(database_url)  # the embedded database migrates itself
+    else:
+        behind = schema_behind(database_url)
+        if behind:
+            err.print(f"[red]error:[/red] {behind}")
+            raise typer.Exit(2)
+    try:
+        services = _build(settings)
+        application = create_app(services)
+    except ValueError as exc:  # a configuration mistake: say which, without a traceback
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+    base = f"http://{'127.0.0.1' if host in UNSPECIFIED_HOSTS else host}:{port}"
+    mode = "embedded workers" if settings.is_embedded else f"broker {settings.broker_url}"
+    err.print(f"renderlab on {base}/  (API {base}/docs, {mode}, data in {settings.data_path})")
+    if application.state.ctx.auth.is_local:
+        err.print("get a token with:  renderlab token YOUR_NAME")
+        if host not in LOOPBACK_HOSTS:
+            err.print(
+                "[yellow]warning:[/yellow] zero-setup identity on a non-loopback address: anyone "
+                "who reaches this port can get a token for any name. Configure an identity "
+                "provider (RENDERLAB_JWKS_URL, RENDERLAB_JWT_ISSUER) before exposing it."
+            )
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        timeout_graceful_shutdown=limits.shutdown_grace_s,
+    )
+
+
+def with_public_url(settings: Settings, host: str, port: int) -> Settings:
+    """Signed local download URLs must point at this server (``RENDERLAB_PUBLIC_URL`` wins)."""
+    reachable = "127.0.0.1" if host in UNSPECIFIED_HOSTS else host
+    if ":" in reachable and not reachable.startswith("["):
+        reachable = f"[{reachable}]"  # an IPv6 literal
+    public = settings.resolved_public_url(reachable, port)
+    return settings.model_copy(update={"public_url": public})
+
+
+def schema_behind(url: str) -> str | None:
+    """Why a shared database is not ready, or None. Servers do not migrate it themselves: with
+    several replicas starting at once, ``renderlab db upgrade`` is one deliberate step."""
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    config = Config()
+    config.set_main_option("script_location", "renderlab:migrations")
+    head = ScriptDirectory.from_config(config).get_current_head()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except Exception as exc:
+        return f"cannot reach the database ({type(exc).__name__}); check RENDERLAB_DATABASE_URL"
+    finally:
+        engine.dispose()
+    if current != head:
+        at = current or "nothing"
+        return f"the database schema is at {at}, not {head}: run `renderlab db upgrade`"
+    return None
+
+
+def _build(settings: Settings):  # type: ignore[no-untyped-def]
+    from renderlab.services import build_services
+
+    services = build_services(settings, get_limits())
+    if settings.is_embedded:
+        from renderlab.pipeline.embedded import EmbeddedWorkers
+
+        services.dispatcher = EmbeddedWorkers(services, settings.workers)
+    return services
