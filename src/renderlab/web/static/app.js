@@ -1,0 +1,227 @@
+// The page: sign in, edit props with a live preview, render, follow progress, download, history.
+
+import {
+  ApiError,
+  currentToken,
+  getJSON,
+  loadToken,
+  newIdempotencyKey,
+  onUnauthorized,
+  postJSON,
+  setToken,
+  tokenName,
+} from "./api.js";
+import { SignIn, authMode, tokenFromFragment } from "./auth.js";
+import { clock, timeOfDay, videoFileName } from "./format.js";
+import { PropsForm } from "./form.js";
+import { History } from "./history.js";
+import { Preview } from "./preview.js";
+import { Quota } from "./quota.js";
+import { RenderPanel } from "./render.js";
+
+const $ = (id) => document.getElementById(id);
+const renderButton = $("render-button");
+const renderError = $("render-error");
+const RENDER_LABEL = "Render video";
+const STARTING_LABEL = "Starting...";
+
+// The generation last stored from the form: rendering the same props again reuses it, so
+// re-renders and retries do not fill the history with copies.
+let stored = null; // {propsKey, key, id}
+
+const keyOf = (props, prompt) => JSON.stringify([props, prompt]);
+
+const form = new PropsForm({
+  onChange: () => {
+    preview.propsChanged();
+    saveDraft();
+  },
+});
+const preview = new Preview({
+  form,
+  storedStill: (props) =>
+    stored && stored.propsKey === JSON.stringify(props) ? `/v1/generations/${encodeURIComponent(stored.id)}/still` : null,
+});
+const quota = new Quota();
+const panel = new RenderPanel({
+  onUpdate: (render) => history.updateRender(render),
+  onFinished: () => {
+    quota.refresh();
+    history.load();
+  },
+  onRetry: (render) =>
+    launch(async () => render.generation_id, { width: render.width, height: render.height }, panel.fileName),
+});
+const history = new History({
+  onEdit: (generation) => {
+    form.fill(generation.animation_props, generation.prompt);
+    stored = {
+      propsKey: JSON.stringify(form.props()),
+      key: keyOf(form.props(), form.prompt()),
+      id: generation.id,
+    };
+    $("editor-title").scrollIntoView({ behavior: "smooth", block: "start" });
+    $("text").focus({ preventScroll: true });
+  },
+  onShow: (generation) => showRender(generation.latest_render, generation.animation_props.text),
+});
+const signIn = new SignIn({ onSignedIn: () => signedIn() });
+
+function showRender(render, text) {
+  panel.watch(render, { fileName: videoFileName(text, render.height) });
+  $("progress").scrollIntoView({ behavior: "smooth", block: "nearest" });
+}
+
+async function storeGeneration() {
+  const props = form.props();
+  const prompt = form.prompt();
+  const key = keyOf(props, prompt);
+  if (stored && stored.key === key) return stored.id;
+  const body = { animation_props: props };
+  if (prompt !== null) body.prompt = prompt;
+  const generation = await postJSON("/v1/generations", body);
+  stored = { propsKey: JSON.stringify(props), key, id: generation.id };
+  return generation.id;
+}
+
+function showRenderError(error) {
+  let message = error.message;
+  if (error instanceof ApiError && error.status === 429) {
+    const wait = error.retryAfterMs ?? 0;
+    message += ` Next free slot at ${timeOfDay(new Date(Date.now() + wait))} (in ${clock(wait)}).`;
+    quota.exhausted(wait);
+  }
+  renderError.textContent = message;
+  renderError.hidden = false;
+}
+
+/** Start a render of the generation `getGenerationId()` resolves to, at `size`. */
+async function launch(getGenerationId, size, fileName) {
+  const buttons = [renderButton, $("retry-button")];
+  for (const button of buttons) button.disabled = true;
+  renderButton.textContent = STARTING_LABEL;
+  renderButton.setAttribute("aria-busy", "true");
+  renderError.hidden = true;
+  try {
+    const generationId = await getGenerationId();
+    const render = await postJSON(
+      "/v1/renders",
+      { generation_id: generationId, ...size },
+      { headers: { "Idempotency-Key": newIdempotencyKey() } },
+    );
+    panel.watch(render, { fileName });
+    $("progress").scrollIntoView({ block: "nearest" });
+    quota.refresh();
+    history.load();
+  } catch (error) {
+    if (error.name === "AbortError") return;
+    if (error instanceof ApiError && error.status === 422 && form.showErrors(error.fields, "")) {
+      form.focusFirstError();
+    }
+    if (error instanceof ApiError && error.status === 401) return; // back at sign-in
+    showRenderError(error);
+  } finally {
+    for (const button of buttons) button.disabled = false;
+    renderButton.textContent = RENDER_LABEL;
+    renderButton.removeAttribute("aria-busy");
+  }
+}
+
+// The form survives a reload (kept in this browser, dropped at sign-out).
+const DRAFT_KEY = "renderlab.draft";
+
+function saveDraft() {
+  try {
+    const draft = { props: form.props(), prompt: form.prompt(), size: $("size").value };
+    window.localStorage.setItem(DRAFT_KEY, JSON.stringify(draft));
+  } catch {
+    // storage disabled: nothing to keep
+  }
+}
+
+function restoreDraft() {
+  try {
+    const draft = JSON.parse(window.localStorage.getItem(DRAFT_KEY) || "null");
+    if (!draft || typeof draft.props !== "object") return;
+    form.fill(draft.props, draft.prompt);
+    if ([...$("size").options].some((option) => option.value === draft.size)) $("size").value = draft.size;
+  } catch {
+    // a damaged draft: start from the defaults
+  }
+}
+
+function dropDraft() {
+  try {
+    window.localStorage.removeItem(DRAFT_KEY);
+  } catch {
+    // storage disabled
+  }
+}
+
+$("size").addEventListener("change", saveDraft);
+
+renderButton.addEventListener("click", () => {
+  const size = form.size();
+  launch(storeGeneration, size, videoFileName(form.props().text, size.height));
+});
+
+// True between a new token's arrival and the first answer that accepts it.
+let verifying = false;
+
+async function signedIn() {
+  verifying = true;
+  signIn.hide();
+  $("loading").hidden = true;
+  $("app").hidden = false;
+  $("account").hidden = false;
+  $("account-name").textContent = tokenName(currentToken());
+  await quota.refresh(); // also proves the token: a 401 lands back at sign-in
+  if (!currentToken()) return;
+  verifying = false;
+  preview.start();
+  await Promise.all([history.load(), resumeRunning()]);
+}
+
+/** After a reload, follow my newest render if it is still running. */
+async function resumeRunning() {
+  try {
+    const { items } = await getJSON("/v1/renders?limit=1");
+    const render = items[0];
+    if (!render || (render.status !== "pending" && render.status !== "rendering")) return;
+    const generation = await getJSON(`/v1/generations/${encodeURIComponent(render.generation_id)}`);
+    if (panel.render === null) showRender(render, generation.animation_props.text);
+  } catch {
+    // nothing to resume: the page works without it
+  }
+}
+
+function signOut(message = "") {
+  setToken(null);
+  dropDraft();
+  stored = null;
+  panel.stop();
+  preview.stop();
+  quota.stop();
+  history.clear();
+  $("app").hidden = true;
+  $("account").hidden = true;
+  $("progress").hidden = true;
+  panel.render = null;
+  renderError.hidden = true;
+  mode.then((m) => signIn.show(m, message));
+}
+
+onUnauthorized((error) =>
+  signOut(verifying ? `That token was refused: ${error.message}` : `${error.message} Please sign in again.`),
+);
+$("sign-out").addEventListener("click", () => signOut());
+
+const mode = authMode();
+const handedOver = tokenFromFragment();
+if (handedOver) setToken(handedOver);
+$("loading").hidden = true;
+if (loadToken()) {
+  restoreDraft();
+  signedIn();
+}
+else mode.then((m) => signIn.show(m));

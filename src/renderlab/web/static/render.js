@@ -1,0 +1,209 @@
+// The progress panel of one render: a live bar with the percentage and the time left (from the
+// render's event stream), then "Render complete!" with a download button and a player, or the
+// error with a Retry button.
+
+import { ApiError, postJSON } from "./api.js";
+import { bytes, roughDuration } from "./format.js";
+import { watchRender } from "./sse.js";
+
+const $ = (id) => document.getElementById(id);
+const TITLES = {
+  pending: "Waiting to start",
+  rendering: "Rendering",
+  complete: "Finished",
+  failed: "Render failed",
+};
+const URL_MARGIN_MS = 60_000; // refresh a signed URL this long before it expires
+
+export class RenderPanel {
+  constructor({ onFinished, onRetry, onUpdate = () => {} }) {
+    this.onFinished = onFinished;
+    this.onUpdate = onUpdate;
+    this.onRetry = onRetry;
+    this.section = $("progress");
+    this.title = $("progress-title");
+    this.bar = $("progress-bar");
+    this.percent = $("progress-percent");
+    this.eta = $("progress-eta");
+    this.announce = $("progress-announce");
+    this.cancelButton = $("cancel-button");
+    this.completeBox = $("progress-complete");
+    this.link = $("download-link");
+    this.sizeText = $("download-size");
+    this.player = $("player");
+    this.failedBox = $("progress-failed");
+    this.failedMessage = $("failed-message");
+    this.retryButton = $("retry-button");
+    this.render = null;
+    this.controller = null;
+    this.ticker = null;
+    this.download = null; // {url, expiresAt}
+    this.cancelButton.addEventListener("click", () => this.cancel());
+    this.retryButton.addEventListener("click", () => this.render && this.onRetry(this.render));
+    this.link.addEventListener("click", (event) => this.downloadClicked(event));
+  }
+
+  /** Show `render` and follow it until it ends. `fileName` names the downloaded MP4. */
+  watch(render, { fileName }) {
+    this.stop();
+    this.fileName = fileName;
+    this.baseline = null;
+    this.leftAt = null;
+    this.lastAnnounced = -1;
+    this.download = null;
+    this.render = null;
+    this.link.removeAttribute("href");
+    this.link.setAttribute("aria-disabled", "true");
+    this.player.removeAttribute("src");
+    this.player.load();
+    this.section.hidden = false;
+    this.update(render);
+    if (render.status === "complete" || render.status === "failed") {
+      this.finished(render);
+      return;
+    }
+    const controller = new AbortController();
+    this.controller = controller;
+    watchRender(render.id, {
+      signal: controller.signal,
+      onUpdate: (next) => this.update(next),
+      onReconnect: () => {
+        this.eta.textContent = "Connection lost, reconnecting…";
+      },
+    })
+      .then((final) => this.finished(final))
+      .catch((error) => {
+        if (error.name === "AbortError") return;
+        this.showFailure(`Lost track of this render: ${error.message}`);
+      });
+  }
+
+  stop() {
+    this.controller?.abort();
+    this.controller = null;
+    clearInterval(this.ticker);
+  }
+
+  update(render) {
+    if (this.render && this.render.id === render.id && render.progress < this.render.progress) {
+      render = { ...render, progress: this.render.progress }; // never step back
+    }
+    this.render = render;
+    const progress = Math.max(0, Math.min(100, render.progress ?? 0));
+    this.bar.value = progress;
+    this.bar.setAttribute("aria-valuetext", `${progress}%`);
+    this.percent.textContent = `${progress}%`;
+    this.title.textContent = TITLES[render.status] ?? render.status;
+    this.section.dataset.status = render.status;
+    const active = render.status === "pending" || render.status === "rendering";
+    this.cancelButton.hidden = !active;
+    this.completeBox.hidden = render.status !== "complete";
+    this.failedBox.hidden = render.status !== "failed";
+    if (render.status === "pending") this.eta.textContent = "Waiting for a worker…";
+    if (render.status === "rendering") this.estimate(progress);
+    this.onUpdate(render);
+    const step = Math.floor(progress / 25) * 25;
+    if (active && step > this.lastAnnounced) {
+      this.lastAnnounced = step;
+      this.announce.textContent = `${TITLES[render.status]}: ${progress}%`;
+    }
+  }
+
+  /** Time left from the progress made since the first rendering event (a straight line). */
+  estimate(progress) {
+    const now = performance.now();
+    if (!this.baseline) {
+      this.baseline = { at: now, progress };
+      this.eta.textContent = "Estimating time left…";
+      return;
+    }
+    const done = progress - this.baseline.progress;
+    const elapsed = now - this.baseline.at;
+    if (done <= 0 || elapsed < 300) return;
+    this.leftAt = now + ((100 - progress) * elapsed) / done;
+    this.tick();
+    if (!this.ticker) this.ticker = setInterval(() => this.tick(), 1000);
+  }
+
+  tick() {
+    if (this.leftAt === null || this.render?.status !== "rendering") return;
+    this.eta.textContent = `${roughDuration(this.leftAt - performance.now())} left`;
+  }
+
+  finished(render) {
+    clearInterval(this.ticker);
+    this.ticker = null;
+    this.update(render);
+    if (render.status === "complete") {
+      this.eta.textContent = "Done";
+      this.announce.textContent = "Render complete!";
+      this.sizeText.textContent = bytes(render.output_size);
+      this.showDownload(render);
+    } else {
+      this.eta.textContent = "Stopped";
+      this.showFailure(render.error || "The render failed.");
+    }
+    this.onFinished(render);
+  }
+
+  showFailure(message) {
+    this.title.textContent = TITLES.failed;
+    this.failedMessage.textContent = message;
+    this.failedBox.hidden = false;
+    this.completeBox.hidden = true;
+    this.cancelButton.hidden = true;
+  }
+
+  async showDownload(render) {
+    // The stream's output_url was signed when the render finished; ask for a fresh one so its
+    // expiry is known and a page left open still downloads.
+    try {
+      await this.refreshUrl(render.id);
+    } catch (error) {
+      if (render.output_url) this.setUrl({ url: render.output_url, expires_at: null });
+      else this.sizeText.textContent = `No download link: ${error.message}`;
+    }
+  }
+
+  async refreshUrl(renderId) {
+    const signed = await postJSON(`/v1/renders/${encodeURIComponent(renderId)}/download-url`);
+    if (this.render?.id === renderId) this.setUrl(signed);
+  }
+
+  setUrl({ url, expires_at: expiresAt }) {
+    this.download = { url, expiresAt: expiresAt ? Date.parse(expiresAt) : null };
+    this.link.href = url;
+    this.link.download = this.fileName;
+    this.link.removeAttribute("aria-disabled");
+    if (!this.player.getAttribute("src")) this.player.src = url;
+  }
+
+  async downloadClicked(event) {
+    const download = this.download;
+    if (!download) {
+      event.preventDefault(); // the link is not ready yet
+      return;
+    }
+    if (download.expiresAt === null || Date.now() < download.expiresAt - URL_MARGIN_MS) return;
+    event.preventDefault();
+    try {
+      await this.refreshUrl(this.render.id);
+      this.link.click();
+    } catch (error) {
+      this.sizeText.textContent = `The download link could not be renewed: ${error.message}`;
+    }
+  }
+
+  async cancel() {
+    if (!this.render) return;
+    this.cancelButton.disabled = true;
+    try {
+      const render = await postJSON(`/v1/renders/${encodeURIComponent(this.render.id)}/cancel`);
+      this.update(render); // the stream delivers the failed state too and ends
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 409)) this.eta.textContent = error.message;
+    } finally {
+      this.cancelButton.disabled = false;
+    }
+  }
+}
