@@ -16,7 +16,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -123,14 +123,13 @@ class RateLimiter:
         Writes only when the result is ok. Call it inside a write transaction.
         """
         config = self._config(name, count, reserve)
-        row = self._lock(session, name, key, config)
-        computed = calculate((row.value, row.ts), config, self.clock(), count)
-        result = self._judge(computed, config, reserve)
-        if result.ok:
-            row.value = computed.value
-            row.ts = computed.ts
-            session.flush()
-        return result
+        while True:
+            state = self._read(session, name, key, lock=True)
+            computed = calculate(state, config, self.clock(), count)
+            result = self._judge(computed, config, reserve)
+            if not result.ok or self._write(session, name, key, computed, exists=state is not None):
+                return result
+            # A concurrent first request for this key created its row: read it again, locked.
 
     def check(
         self, session: Session, name: str, key: str = "", count: float = 1, reserve: bool = False
@@ -162,19 +161,15 @@ class RateLimiter:
         slot of a render that failed through its own fault or was cancelled.
         """
         config = self._config(name, 0, False)
-        existing = self._read(session, name, key)
-        if existing is None:
+        state = self._read(session, name, key, lock=True)
+        if state is None:
             return False
-        now = self.clock()
-        current = calculate(existing, config, now, 0)
+        current = calculate(state, config, self.clock(), 0)
         in_window = isinstance(config, FixedWindow) and consumed_at is not None
         if in_window and not current.ts <= consumed_at < current.ts + config.period_ms:
             return False
-        row = self._lock(session, name, key, config)
-        current = calculate((row.value, row.ts), config, now, 0)
-        row.value = min(current.value + count, _capacity(config))
-        row.ts = current.ts
-        session.flush()
+        refunded = _Computed(min(current.value + count, _capacity(config)), current.ts, None, None)
+        self._write(session, name, key, refunded, exists=True)
         return True
 
     def _config(self, name: str, count: float, reserve: bool) -> LimitConfig:
@@ -208,28 +203,31 @@ class RateLimiter:
         )
 
     @staticmethod
-    def _read(session: Session, name: str, key: str) -> tuple[float, int] | None:
-        row = session.execute(
-            select(RateLimitState.value, RateLimitState.ts).where(
-                RateLimitState.name == name, RateLimitState.key == key
-            )
-        ).first()
-        return None if row is None else (row.value, row.ts)
-
-    def _lock(self, session: Session, name: str, key: str, config: LimitConfig) -> RateLimitState:
-        """The key's row, created at full capacity if new, locked until the transaction ends."""
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        initial = {
-            "name": name,
-            "key": key,
-            "value": _capacity(config),
-            "ts": _initial_ts(config, self.clock()),
-        }
-        session.execute(insert(RateLimitState).values(**initial).on_conflict_do_nothing())
-        statement = select(RateLimitState).where(
+    def _read(
+        session: Session, name: str, key: str, *, lock: bool = False
+    ) -> tuple[float, int] | None:
+        """The key's state; ``lock`` holds its row until the transaction ends (PostgreSQL
+        ``FOR UPDATE``; SQLite's write transaction already holds the database's write lock)."""
+        statement = select(RateLimitState.value, RateLimitState.ts).where(
             RateLimitState.name == name, RateLimitState.key == key
         )
-        return session.execute(
-            statement.with_for_update().execution_options(populate_existing=True)
-        ).scalar_one()
+        row = session.execute(statement.with_for_update() if lock else statement).first()
+        return None if row is None else (row.value, row.ts)
+
+    @staticmethod
+    def _write(session: Session, name: str, key: str, computed: _Computed, *, exists: bool) -> bool:
+        """Store the new state; False when a concurrent request created the key's row first."""
+        values = {"value": computed.value, "ts": computed.ts}
+        if exists:
+            session.execute(
+                update(RateLimitState)
+                .where(RateLimitState.name == name, RateLimitState.key == key)
+                .values(**values)
+            )
+            return True
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = insert(RateLimitState).values(name=name, key=key, **values)
+        inserted = session.execute(
+            statement.on_conflict_do_nothing().returning(RateLimitState.name)
+        ).first()
+        return inserted is not None
