@@ -211,23 +211,25 @@ class RateLimiter:
         statement = select(RateLimitState.value, RateLimitState.ts).where(
             RateLimitState.name == name, RateLimitState.key == key
         )
-        row = session.execute(statement.with_for_update() if lock else statement).first()
+        connection = session.connection()  # Core, not the ORM: nothing to keep in sync
+        row = connection.execute(statement.with_for_update() if lock else statement).first()
         return None if row is None else (row.value, row.ts)
 
     @staticmethod
     def _write(session: Session, name: str, key: str, computed: _Computed, *, exists: bool) -> bool:
         """Store the new state; False when a concurrent request created the key's row first."""
         values = {"value": computed.value, "ts": computed.ts}
+        connection = session.connection()
         if exists:
-            session.execute(
+            connection.execute(
                 update(RateLimitState)
                 .where(RateLimitState.name == name, RateLimitState.key == key)
                 .values(**values)
             )
             return True
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         statement = insert(RateLimitState).values(name=name, key=key, **values)
-        inserted = session.execute(
+        inserted = connection.execute(
             statement.on_conflict_do_nothing().returning(RateLimitState.name)
         ).first()
         return inserted is not None
