@@ -115,26 +115,32 @@ def render_video(
 _Job = tuple[TextAnimationProps, int, int, Path, int, int, int, Limits]
 
 
+def _encode(job: _Job, report: ProgressCallback) -> int:
+    """Encode one job's segment; returns its frame count."""
+    props, start, end, segment, width, height, crf, limits = job
+    render_chunk(
+        props,
+        start,
+        end,
+        segment,
+        width=width,
+        height=height,
+        crf=crf,
+        on_progress=report,
+        limits=limits,
+    )
+    return end - start
+
+
 def _render_serially(jobs: list[_Job], total: int, on_progress: ProgressCallback | None) -> None:
     done_before = 0
-    for props, start, end, segment, width, height, crf, limits in jobs:
+    for job in jobs:
 
         def report(done: int, _chunk_total: int, base: int = done_before) -> None:
             if on_progress is not None:
                 on_progress(base + done, total)
 
-        render_chunk(
-            props,
-            start,
-            end,
-            segment,
-            width=width,
-            height=height,
-            crf=crf,
-            on_progress=report,
-            limits=limits,
-        )
-        done_before += end - start
+        done_before += _encode(job, report)
 
 
 # --- process pool -----------------------------------------------------------------------------
@@ -154,26 +160,13 @@ def _init_worker(progress_queue: Any, abort_event: Any) -> None:
 
 
 def _pool_job(index: int, job: _Job) -> int:
-    props, start, end, segment, width, height, crf, limits = job
-
     def report(done: int, _chunk_total: int) -> None:
         if _abort_event is not None and _abort_event.is_set():
             raise RenderAborted("render aborted")
         if _progress_queue is not None:
             _progress_queue.put((index, done))
 
-    render_chunk(
-        props,
-        start,
-        end,
-        segment,
-        width=width,
-        height=height,
-        crf=crf,
-        on_progress=report,
-        limits=limits,
-    )
-    return end - start
+    return _encode(job, report)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
