@@ -17,8 +17,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from renderlab.api.downloads import files_router
 from renderlab.storage import LocalStorage, signing
-from renderlab.storage.routes import files_router
 
 SECRET = b"route-test-secret-0123456789abcd"
 VIDEO = os.urandom(1000)

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from renderlab.api.auth import Authenticator, UserDirectory
 from renderlab.api.context import ApiContext, WriteGate
+from renderlab.api.downloads import files_router
 from renderlab.api.errors import install_error_handlers
 from renderlab.api.middleware import install_middleware
 from renderlab.api.routes import auth, generations, health, quota, renders, stills
@@ -92,10 +93,6 @@ def _mount_local_files(app: FastAPI, services: Services) -> None:
     """Signed downloads of the local storage backend are served by this same process."""
     if not services.settings.resolved_storage_url().startswith("file:"):
         return
-    if importlib.util.find_spec("renderlab.storage.routes") is None:
-        return
-    from renderlab.storage.routes import files_router
-
     app.include_router(files_router(lambda: services.storage))
 
 

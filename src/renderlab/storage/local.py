@@ -2,7 +2,7 @@
 
 Objects are plain files under a root directory, written atomically (temporary file in the same
 directory, fsync, rename) so a reader or a crash never sees half a video. Downloads go through
-the app's ``/files/...`` route with HMAC-signed URLs (see :mod:`renderlab.storage.serve`).
+the app's ``/files/...`` route with HMAC-signed URLs (see :mod:`renderlab.api.downloads`).
 """
 
 from __future__ import annotations
