@@ -39,6 +39,12 @@ class Limits(BaseSettings):
     max_render_attempts: int = Field(2, ge=1, le=10)
     pending_redispatch_ms: int = Field(5_000, ge=100)
     min_chunk_frames: int = Field(20, ge=1)
+    # Cluster mode: frames per chunk task (a 600-frame render fans out into 4 chunks).
+    chunk_frames: int = Field(150, ge=1)
+    # Cluster mode: transient failures of a task (storage, database) are retried this many
+    # times, this far apart; a composition that cannot render is never retried.
+    celery_retry_delay_s: float = Field(1.0, ge=0)
+    celery_max_retries: int = Field(2, ge=0, le=10)
     # How long an embedded render process may take to start and claim its render; the render
     # timeout counts from the claim, so a slow start (a cold process server) is not held
     # against the render.

@@ -109,4 +109,9 @@ def _build(settings: Settings):  # type: ignore[no-untyped-def]
         from renderlab.pipeline.embedded import EmbeddedWorkers
 
         services.dispatcher = EmbeddedWorkers(services, settings.workers)
+    else:
+        from renderlab.workers.celery_app import make_celery
+        from renderlab.workers.dispatch import CeleryDispatcher
+
+        services.dispatcher = CeleryDispatcher(make_celery(settings, get_limits()), services)
     return services

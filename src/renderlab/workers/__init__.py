@@ -1,0 +1,1 @@
+"""Cluster mode: Celery workers over Redis or RabbitMQ running renders chunk by chunk."""
