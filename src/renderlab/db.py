@@ -5,12 +5,19 @@ Writes go through :meth:`Database.transaction`. On SQLite that transaction start
 the same quota state and then both commit (SQLite would otherwise fail the second one with
 ``database is locked`` instead of making it wait). Reads use plain deferred transactions and,
 in WAL mode, never block or get blocked by the writer.
+
+SQLite has one writer, and a second ``BEGIN IMMEDIATE`` waits in SQLite's busy handler, which
+sleeps in growing steps (up to 100 ms) instead of waking when the lock frees: under concurrent
+requests that turns a 2 ms transaction into second-long tails. So the writers of one process
+also queue on a lock of their own, which wakes the next the moment the previous one commits;
+only writers of other processes (render workers) meet the busy handler, and rarely.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +70,9 @@ class Database:
         self._writer = sessionmaker(
             self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
         )
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if self.dialect == "sqlite" else nullcontext()
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -80,7 +90,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
-        with self._writer() as session, session.begin():
+        with self._write_lock, self._writer() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 from fastapi import FastAPI
 
 from renderlab.api.auth import Authenticator, UserDirectory
-from renderlab.api.context import ApiContext, WriteGate
+from renderlab.api.context import ApiContext
 from renderlab.api.downloads import files_router
 from renderlab.api.errors import install_error_handlers
 from renderlab.api.middleware import install_middleware
@@ -42,13 +42,11 @@ class Runnable(Protocol):
 
 
 def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI:
-    write_gate = WriteGate(enabled=services.db.is_sqlite)
     ctx = ApiContext(
         services=services,
         auth=Authenticator(services.settings, services.limits),
-        users=UserDirectory(services.db, services.limits.auth_cache_size, write_gate),
+        users=UserDirectory(services.db, services.limits.auth_cache_size),
         feed=feed or RenderFeed(services.db, services.limits),
-        write_gate=write_gate,
         executor=ThreadPoolExecutor(services.limits.api_db_threads, thread_name_prefix="api-db"),
     )
 

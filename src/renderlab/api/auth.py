@@ -20,7 +20,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -220,12 +219,9 @@ class UserDirectory:
     user, so an entry cannot go stale.
     """
 
-    def __init__(
-        self, db: Database, size: int, write_gate: AbstractContextManager[object] | None = None
-    ) -> None:
+    def __init__(self, db: Database, size: int) -> None:
         self._db = db
         self._cache: LRU[str, str] = LRU(size)
-        self._write_gate = write_gate or nullcontext()
 
     def cached(self, token_identifier: str) -> str | None:
         return self._cache.get(token_identifier)
@@ -239,7 +235,7 @@ class UserDirectory:
             user = store.get_user_by_token(session, identity.token_identifier)
             user_id = user.id if user is not None else None
         if user_id is None:
-            with self._write_gate, self._db.transaction() as session:
+            with self._db.transaction() as session:
                 user_id = store.get_or_create_user(
                     session,
                     identity.token_identifier,

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -34,33 +32,12 @@ bearer = HTTPBearer(
 )
 
 
-class WriteGate:
-    """Lets one of this process's threads write to SQLite at a time.
-
-    SQLite has one writer; a second ``BEGIN IMMEDIATE`` waits in SQLite's busy handler, which
-    sleeps in growing steps (up to 100 ms) instead of waking when the lock frees. Under
-    concurrent requests that turns a 2 ms transaction into second-long tails. Queuing the
-    process's writers on a lock here wakes the next one the moment the previous commits; other
-    processes (workers) still meet the busy handler, rarely. PostgreSQL needs no gate.
-    """
-
-    def __init__(self, enabled: bool) -> None:
-        self._lock: AbstractContextManager[object] = threading.Lock() if enabled else nullcontext()
-
-    def __enter__(self) -> None:
-        self._lock.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.__exit__(*exc)  # type: ignore[arg-type]
-
-
 @dataclass
 class ApiContext:
     services: Services
     auth: Authenticator
     users: UserDirectory
     feed: RenderFeed
-    write_gate: WriteGate
     executor: ThreadPoolExecutor
 
     async def call(self, fn: Callable[..., T], /, *args: Any) -> T:

@@ -103,7 +103,7 @@ def router(ctx: ApiContext) -> APIRouter:
 
 
 def _create(ctx: ApiContext, me: Principal, body: GenerationCreate) -> Response:
-    with ctx.write_gate, ctx.services.db.transaction() as session:
+    with ctx.services.db.transaction() as session:
         generation = store.create_generation(
             session, me.user_id, body.animation_props, prompt=body.prompt
         )

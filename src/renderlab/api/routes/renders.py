@@ -150,10 +150,7 @@ def _create(
 ) -> Response:
     services = ctx.services
     request = RenderRequest(body.generation_id, body.width, body.height, body.codec)
-    with ctx.write_gate:
-        render, created = start_render(
-            services, me.user_id, request, idempotency_key=idempotency_key
-        )
+    render, created = start_render(services, me.user_id, request, idempotency_key=idempotency_key)
     headers = {"Location": f"/v1/renders/{render.id}", **policy_header(services.limits)}
     if not created:
         headers["Idempotent-Replayed"] = "true"
@@ -190,8 +187,7 @@ def _cancel(ctx: ApiContext, me: Principal, render_id: str) -> Response:
     from renderlab.pipeline import actions
 
     try:
-        with ctx.write_gate:
-            render = actions.cancel_render(ctx.services, me.user_id, render_id)
+        render = actions.cancel_render(ctx.services, me.user_id, render_id)
     except actions.RenderFinished as exc:
         raise ApiError(409, "render_finished", _message(exc, "already finished")) from None
     return json_response(RenderOut.of(render, me.token_identifier))
