@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from renderlab import store
 from renderlab.models import Render, RenderChunk
-from renderlab.pipeline.claim import owned_render
+from renderlab.pipeline.claim import claim_render, owned_render
 from renderlab.pipeline.failures import WORKER_LOST, LostClaim, RenderTimedOut
 from renderlab.pipeline.finish import fail_in
 from renderlab.pipeline.progress import percent_of
@@ -48,27 +48,15 @@ def segment_prefix(render_id: str) -> str:
 
 
 def claim_job(services: Services, render_id: str, job_id: str) -> Render | None:
-    """``pending -> rendering`` for a cluster job; None if the render is not pending."""
-    now = services.clock()
-    with services.db.transaction() as session:
-        try:
-            render = store.get_render_internal(session, render_id, lock=True)
-        except store.NotFound:
-            return None
-        if render.status != "pending":
-            return None
-        return store.update_render(
-            session,
-            render_id,
-            status="rendering",
-            attempts=render.attempts + 1,
-            lease_owner=job_owner(job_id),
-            lease_expires_at=now + services.limits.render_timeout_ms,
-            heartbeat_at=now,
-            started_at=now,
-            render_id=job_id,
-            bucket_name=services.storage.bucket_name,
-        )
+    """``pending -> rendering`` for a cluster job, leased for the whole render timeout (its
+    chunks may wait in a queue; their progress renews it); None if the render is not pending."""
+    return claim_render(
+        services,
+        render_id,
+        owner=job_owner(job_id),
+        job_id=job_id,
+        lease_ms=services.limits.render_timeout_ms,
+    )
 
 
 def plan(services: Services, render: Render) -> list[int]:

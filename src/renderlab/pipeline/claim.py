@@ -50,19 +50,26 @@ def parse_owner(owner: str | None) -> LeaseOwner | None:
     return LeaseOwner(parts[0], int(parts[1]), parts[2])
 
 
-def claim_render(services: Services, render_id: str, *, owner: str, job_id: str) -> Render | None:
+def claim_render(
+    services: Services,
+    render_id: str,
+    *,
+    owner: str,
+    job_id: str,
+    lease_ms: int | None = None,
+) -> Render | None:
     """Take a pending render for ``owner``: the render as claimed, or None if it is not pending
     (already claimed, finished, cancelled, or unknown).
 
     Sets ``status=rendering``, ``attempts += 1``, the lease, ``started_at`` (the render timeout
-    counts from here, per attempt), ``render_id`` (the job id) and ``bucket_name``.
+    counts from here, per attempt), ``render_id`` (the job id) and ``bucket_name``. The lease
+    lasts ``lease_ms`` (default ``limits.lease_ms``).
     """
     bucket = services.storage.bucket_name
     now = services.clock()
     with services.db.transaction() as session:
-        try:
-            render = store.get_render_internal(session, render_id, lock=True)
-        except store.NotFound:
+        render = store.find_render_internal(session, render_id, lock=True)
+        if render is None:
             return None
         if render.status != "pending":
             return None
@@ -72,7 +79,7 @@ def claim_render(services: Services, render_id: str, *, owner: str, job_id: str)
             status="rendering",
             attempts=render.attempts + 1,
             lease_owner=owner,
-            lease_expires_at=now + services.limits.lease_ms,
+            lease_expires_at=now + (lease_ms if lease_ms is not None else services.limits.lease_ms),
             heartbeat_at=now,
             started_at=now,
             render_id=job_id,

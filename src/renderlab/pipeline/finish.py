@@ -87,9 +87,8 @@ def fail_render(
     Returns the failed render, or None when it was not this call that failed it.
     """
     with services.db.transaction() as session:
-        try:
-            render = store.get_render_internal(session, render_id, lock=True)
-        except store.NotFound:
+        render = store.find_render_internal(session, render_id, lock=True)
+        if render is None:
             return None
         if render.status in TERMINAL_STATUSES:
             return None

@@ -67,9 +67,8 @@ def release_lost(
     the attempt back: the render did not fail, we stopped it. Returns the changed render.
     """
     with services.db.transaction() as session:
-        try:
-            render = store.get_render_internal(session, render_id, lock=True)
-        except store.NotFound:
+        render = store.find_render_internal(session, render_id, lock=True)
+        if render is None:
             return None
         if render.status != "rendering":
             return None
@@ -95,9 +94,8 @@ def release_lost(
 def fail_timed_out(services: Services, render_id: str, *, started_before: int) -> Render | None:
     """Fail a ``rendering`` render whose current attempt started before ``started_before``."""
     with services.db.transaction() as session:
-        try:
-            render = store.get_render_internal(session, render_id, lock=True)
-        except store.NotFound:
+        render = store.find_render_internal(session, render_id, lock=True)
+        if render is None:
             return None
         if render.status != "rendering" or (render.started_at or 0) >= started_before:
             return None
@@ -107,9 +105,8 @@ def fail_timed_out(services: Services, render_id: str, *, started_before: int) -
 def touch_pending(services: Services, render_id: str, *, untouched_since: int) -> bool:
     """Stamp a pending render as just dispatched, if nothing touched it since; True if so."""
     with services.db.transaction() as session:
-        try:
-            render = store.get_render_internal(session, render_id, lock=True)
-        except store.NotFound:
+        render = store.find_render_internal(session, render_id, lock=True)
+        if render is None:
             return False
         if render.status != "pending" or render.updated_at >= untouched_since:
             return False

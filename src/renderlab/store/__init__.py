@@ -10,6 +10,7 @@ from renderlab.store.generations import create_generation, get_generation, list_
 from renderlab.store.paging import Page
 from renderlab.store.renders import (
     create_render,
+    find_render_internal,
     get_render,
     get_render_by_generation,
     get_render_internal,
@@ -24,6 +25,7 @@ __all__ = [
     "Page",
     "create_generation",
     "create_render",
+    "find_render_internal",
     "get_generation",
     "get_or_create_user",
     "get_render",

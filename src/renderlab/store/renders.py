@@ -94,6 +94,15 @@ def get_render_internal(session: Session, render_id: str, *, lock: bool = False)
     return render
 
 
+def find_render_internal(session: Session, render_id: str, *, lock: bool = False) -> Render | None:
+    """Like :func:`get_render_internal`, but None for a missing render: the pipeline's
+    compare-and-set steps treat a deleted render as "nothing to do"."""
+    try:
+        return get_render_internal(session, render_id, lock=lock)
+    except NotFound:
+        return None
+
+
 def update_render(session: Session, id_: str, /, **changes: Any) -> Render:
     """Apply ``changes`` to render ``id_`` if its state machine allows them, else InvalidUpdate.
 
