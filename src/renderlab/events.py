@@ -59,6 +59,7 @@ class RenderSnapshot:
     codec: str
     duration_in_frames: int
     updated_at: int
+    output_key: str | None  # not shown; lets a read re-sign ``output_url``
 
     @property
     def is_terminal(self) -> bool:
@@ -76,7 +77,7 @@ class RenderSnapshot:
 
 
 _FIELDS = tuple(f.name for f in fields(RenderSnapshot))
-_VISIBLE = tuple(name for name in _FIELDS if name != "updated_at")
+_VISIBLE = tuple(name for name in _FIELDS if name not in ("updated_at", "output_key"))
 RENDER_COLUMNS = [Render.__table__.c[name] for name in _FIELDS]
 
 

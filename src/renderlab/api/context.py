@@ -19,8 +19,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from renderlab.api.auth import Authenticator, AuthError, Principal, UserDirectory
-from renderlab.events import RenderFeed
+from renderlab.events import RenderFeed, RenderSnapshot
 from renderlab.limits import Limits
+from renderlab.models import Render
+from renderlab.pipeline.finish import sign_output
 from renderlab.services import Services
 
 T = TypeVar("T")
@@ -54,6 +56,13 @@ class ApiContext:
     @property
     def limits(self) -> Limits:
         return self.services.limits
+
+    def output_url(self, render: Render | RenderSnapshot) -> str | None:
+        """A freshly signed URL for a complete render: the one stored at completion expires
+        after ``limits.download_url_ttl_s``, and a page reloaded later must still download."""
+        if render.status != "complete" or not render.output_key:
+            return render.output_url
+        return sign_output(self.services, render, render.output_key).url
 
     async def current_principal(
         self,

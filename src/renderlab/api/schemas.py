@@ -52,8 +52,9 @@ class RenderOut(BaseModel):
     duration_in_frames: int
 
     @classmethod
-    def of(cls, render: Any, token_identifier: str) -> RenderOut:
-        """From an ORM ``Render`` or an events ``RenderSnapshot`` (same attribute names)."""
+    def of(cls, render: Any, token_identifier: str, output_url: str | None = None) -> RenderOut:
+        """From an ORM ``Render`` or an events ``RenderSnapshot`` (same attribute names);
+        ``output_url`` replaces the stored URL (reads hand out a freshly signed one)."""
         return cls.model_construct(
             id=render.id,
             user_id=token_identifier,
@@ -62,7 +63,7 @@ class RenderOut(BaseModel):
             bucket_name=render.bucket_name,
             status=render.status,
             progress=render.progress,
-            output_url=render.output_url,
+            output_url=output_url or render.output_url,
             output_size=render.output_size,
             error=render.error,
             created_at=ms_to_rfc3339(render.created_at),

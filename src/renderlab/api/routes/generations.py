@@ -1,6 +1,6 @@
 """``/v1/generations``: store TextAnimation props, list and read them, preview one frame."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
@@ -116,7 +116,7 @@ def _list(ctx: ApiContext, me: Principal, limit: int, cursor: str | None) -> Res
         page = store.list_generations(session, me.user_id, limit=limit, cursor=cursor)
         latest = latest_renders(session, me.user_id, [g.id for g in page.items])
         items = [
-            GenerationOut.of(g, me.token_identifier, _render_or_none(latest.get(g.id), me))
+            GenerationOut.of(g, me.token_identifier, _render_or_none(ctx, latest.get(g.id), me))
             for g in page.items
         ]
     return json_response(GenerationPage.model_construct(items=items, next_cursor=page.next_cursor))
@@ -126,12 +126,14 @@ def _get(ctx: ApiContext, me: Principal, generation_id: str) -> Response:
     with ctx.services.db.session() as session:
         generation = store.get_generation(session, me.user_id, generation_id)
         latest = store.get_render_by_generation(session, me.user_id, generation.id)
-        out = GenerationOut.of(generation, me.token_identifier, _render_or_none(latest, me))
+        out = GenerationOut.of(generation, me.token_identifier, _render_or_none(ctx, latest, me))
     return json_response(out)
 
 
-def _render_or_none(render: object | None, me: Principal) -> RenderOut | None:
-    return None if render is None else RenderOut.of(render, me.token_identifier)
+def _render_or_none(ctx: ApiContext, render: Any, me: Principal) -> RenderOut | None:
+    if render is None:
+        return None
+    return RenderOut.of(render, me.token_identifier, ctx.output_url(render))
 
 
 def _props(ctx: ApiContext, user_id: str, generation_id: str) -> TextAnimationProps:

@@ -100,7 +100,7 @@ def router(ctx: ApiContext) -> APIRouter:
     )
     async def get_render(id: str, me: Me) -> Response:
         render = await ctx.call(read_render, db, me.user_id, id)
-        return json_response(RenderOut.of(render, me.token_identifier))
+        return json_response(_out(ctx, render, me))
 
     @api.get(
         "/{id}/events",
@@ -154,7 +154,7 @@ def _create(
     headers = {"Location": f"/v1/renders/{render.id}", **policy_header(services.limits)}
     if not created:
         headers["Idempotent-Replayed"] = "true"
-    return json_response(RenderOut.of(render, me.token_identifier), 202, headers)
+    return json_response(_out(ctx, render, me), 202, headers)
 
 
 def _list(
@@ -168,7 +168,7 @@ def _list(
         else:
             page = store.list_renders_by_user(session, me.user_id, limit=limit, cursor=cursor)
             rows, next_cursor = list(page.items), page.next_cursor
-        items = [RenderOut.of(render, me.token_identifier) for render in rows]
+        items = [_out(ctx, render, me) for render in rows]
     return json_response(RenderPage.model_construct(items=items, next_cursor=next_cursor))
 
 
@@ -190,7 +190,12 @@ def _cancel(ctx: ApiContext, me: Principal, render_id: str) -> Response:
         render = actions.cancel_render(ctx.services, me.user_id, render_id)
     except actions.RenderFinished as exc:
         raise ApiError(409, "render_finished", _message(exc, "already finished")) from None
-    return json_response(RenderOut.of(render, me.token_identifier))
+    return json_response(_out(ctx, render, me))
+
+
+def _out(ctx: ApiContext, render: Any, me: Principal) -> RenderOut:
+    """The render object with a freshly signed ``output_url`` (see ``ApiContext.output_url``)."""
+    return RenderOut.of(render, me.token_identifier, ctx.output_url(render))
 
 
 def _message(exc: Exception, what: str) -> str:
