@@ -60,7 +60,8 @@ class ApiContext:
     def output_url(self, render: Render | RenderSnapshot) -> str | None:
         """A freshly signed URL for a complete render: the one stored at completion expires
         after ``limits.download_url_ttl_s``, and a page reloaded later must still download."""
-        if render.status != "complete" or not render.output_key:
+        no_storage = self.services.storage_factory is None
+        if render.status != "complete" or not render.output_key or no_storage:
             return render.output_url
         return sign_output(self.services, render, render.output_key).url
 
