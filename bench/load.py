@@ -1,0 +1,289 @@
+"""Many users at once: sign in, create generations, start renders, watch them to the end.
+
+    .venv/bin/python bench/load.py --spawn sqlite                  # 60 s, 20 users
+    .venv/bin/python bench/load.py --spawn sqlite --users 40 --seconds 30
+    .venv/bin/python bench/load.py --url http://127.0.0.1:8000     # a server you started
+
+Each simulated user signs in (``POST /v1/auth/token``), then until the time is up: creates a
+generation, starts a render of it, and when accepted (202) watches its SSE stream to a terminal
+status; once refused (429, the quota) it keeps reading its lists at a slow pace, as a page
+would. Renders are small (``--frames`` at 320x180) so the embedded workers of a 2-core box
+keep up: the point is the API and the pipeline under concurrency, not the encoder.
+
+What the run checks, besides throughput and p50/p99 latency per operation: no 5xx at all;
+every accepted render ended ``complete`` or ``failed`` (re-read after the run, after a drain
+period); no user had more renders accepted than the quota advertised in ``RateLimit-Policy``.
+Exit status 1 when any of those fails, so the script doubles as a check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+TERMINAL = {"complete", "failed"}
+
+
+@dataclass
+class Stats:
+    """Everything the users saw, shared by all of them (one event loop, no locks needed)."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    codes: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    accepted: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    ended: dict[str, str] = field(default_factory=dict)
+    refused: int = 0
+    quota: int | None = None
+    errors: list[str] = field(default_factory=list)
+    sse_first_event_ms: list[float] = field(default_factory=list)
+
+    def record(self, op: str, started: float, status: int) -> None:
+        self.latencies[op].append((time.perf_counter() - started) * 1000)
+        self.codes[status] += 1
+        if status >= 500:
+            self.errors.append(f"{op}: {status}")
+
+
+async def call(
+    stats: Stats, client: httpx.AsyncClient, op: str, method: str, url: str, **kwargs: object
+) -> httpx.Response:
+    started = time.perf_counter()
+    response = await client.request(method, url, **kwargs)  # type: ignore[arg-type]
+    stats.record(op, started, response.status_code)
+    return response
+
+
+async def watch(stats: Stats, client: httpx.AsyncClient, render_id: str, timeout: float) -> None:
+    """Follow one render's SSE stream until it reports a terminal status (or time runs out)."""
+    started = time.perf_counter()
+    first = True
+    try:
+        async with asyncio.timeout(timeout):
+            async with client.stream("GET", f"/v1/renders/{render_id}/events") as response:
+                stats.record("sse_open", started, response.status_code)
+                if response.status_code != 200:
+                    return
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    if first:
+                        stats.sse_first_event_ms.append((time.perf_counter() - started) * 1000)
+                        first = False
+                    status = json.loads(line[5:]).get("status")
+                    if status in TERMINAL:
+                        stats.ended[render_id] = status
+                        stats.latencies["render_total"].append(
+                            (time.perf_counter() - started) * 1000
+                        )
+                        return
+    except (TimeoutError, httpx.HTTPError) as exc:
+        stats.errors.append(f"sse {render_id}: {type(exc).__name__}")
+
+
+def quota_of(response: httpx.Response) -> int | None:
+    match = re.search(r"q=(\d+)", response.headers.get("RateLimit-Policy", ""))
+    return int(match.group(1)) if match else None
+
+
+async def user(
+    stats: Stats, base: str, name: str, args: argparse.Namespace, deadline: float
+) -> None:
+    """One user's session: the loop described in the module docstring."""
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        response = await call(stats, client, "token", "POST", "/v1/auth/token", json={"name": name})
+        if response.status_code != 201:
+            stats.errors.append(f"token {name}: {response.status_code}")
+            return
+        client.headers["Authorization"] = f"Bearer {response.json()['token']}"
+        props = {
+            "text": f"Load {name}",
+            "style": "fade-in",
+            "color": "#FFFFFF",
+            "duration_in_frames": args.frames,
+        }
+        over_quota = False
+        watchers: list[asyncio.Task[None]] = []
+        while time.monotonic() < deadline:
+            if over_quota:
+                await call(stats, client, "list_renders", "GET", "/v1/renders")
+                await asyncio.sleep(args.idle_pause)
+                continue
+            gen = await call(
+                stats, client, "create_generation", "POST", "/v1/generations",
+                json={"prompt": "load", "animation_props": props},
+            )  # fmt: skip
+            if gen.status_code != 201:
+                continue
+            body = {"generation_id": gen.json()["id"], "width": 320, "height": 180}
+            render = await call(stats, client, "start_render", "POST", "/v1/renders", json=body)
+            stats.quota = stats.quota or quota_of(render)
+            if render.status_code == 202:
+                render_id = render.json()["id"]
+                stats.accepted[name].append(render_id)
+                watchers.append(
+                    asyncio.create_task(watch(stats, client, render_id, args.render_timeout))
+                )
+                await asyncio.sleep(args.think)
+            elif render.status_code == 429:
+                stats.refused += 1
+                over_quota = True
+        await asyncio.gather(*watchers)
+
+
+def final_status(base: str, stats: Stats, tokens: dict[str, str]) -> dict[str, str]:
+    """Re-read every accepted render once the run is over: the ground truth, not the streams."""
+    out = {}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for name, ids in stats.accepted.items():
+            headers = {"Authorization": tokens[name]}
+            for render_id in ids:
+                body = client.get(f"/v1/renders/{render_id}", headers=headers).json()
+                out[render_id] = body.get("status") or f"unreadable: {body}"
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def report(stats: Stats, seconds: float, finals: dict[str, str]) -> bool:
+    total = sum(len(v) for k, v in stats.latencies.items() if k != "render_total")
+    print(f"requests: {total} in {seconds:.1f} s = {total / seconds:.1f}/s")
+    print(f"{'operation':<18}{'count':>7}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for op, values in sorted(stats.latencies.items()):
+        print(
+            f"{op:<18}{len(values):>7}{statistics.median(values):>10.1f}"
+            f"{pct(values, 0.99):>10.1f}{max(values):>10.1f}"
+        )
+    if stats.sse_first_event_ms:
+        print(
+            f"sse first event: p50 {statistics.median(stats.sse_first_event_ms):.1f} ms, "
+            f"p99 {pct(stats.sse_first_event_ms, 0.99):.1f} ms"
+        )
+    by_class = defaultdict(int)
+    for code, count in stats.codes.items():
+        by_class[f"{code // 100}xx"] += count
+    print("status codes:", dict(sorted(stats.codes.items())), dict(sorted(by_class.items())))
+    accepted = sum(len(v) for v in stats.accepted.values())
+    outcome = defaultdict(int)
+    for status in finals.values():
+        outcome[status] += 1
+    print(f"renders accepted: {accepted}, refused 429: {stats.refused}, final: {dict(outcome)}")
+    most = max((len(v) for v in stats.accepted.values()), default=0)
+    print(f"max renders accepted by one user: {most} (quota {stats.quota})")
+    for line in stats.errors[:20]:
+        print("error:", line)
+    ok = (
+        by_class["5xx"] == 0
+        and all(s in TERMINAL for s in finals.values())
+        and (stats.quota is None or most <= stats.quota)
+    )
+    print("RESULT:", "ok" if ok else "FAILED")
+    return ok
+
+
+def spawn_sqlite(port: int, data: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "RENDERLAB_DATA_DIR": str(data),
+        "RENDERLAB_JWT_SECRET": "load-secret-" + "x" * 40,
+    }
+    exe = ROOT / ".venv" / "bin" / "renderlab"
+    return subprocess.Popen(
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(data / "serve.log", "wb"),
+    )
+
+
+def wait_healthy(base: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{base} did not become healthy")
+
+
+async def run(base: str, args: argparse.Namespace) -> tuple[Stats, float]:
+    stats = Stats()
+    run_id = uuid.uuid4().hex[:6]
+    started = time.monotonic()
+    deadline = started + args.seconds
+    names = [f"load-{run_id}-{i}" for i in range(args.users)]
+    await asyncio.gather(*(user(stats, base, name, args, deadline) for name in names))
+    return stats, time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="base URL of a running server")
+    parser.add_argument("--spawn", choices=["sqlite"], help="start renderlab serve itself")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--think", type=float, default=0.5, help="pause after a 202 (s)")
+    parser.add_argument("--idle-pause", type=float, default=1.0, help="pause when over quota")
+    parser.add_argument("--render-timeout", type=float, default=180)
+    args = parser.parse_args()
+    if bool(args.url) == bool(args.spawn):
+        parser.error("give exactly one of --url and --spawn")
+    server = None
+    tmp = None
+    base = args.url
+    if args.spawn:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        tmp = tempfile.TemporaryDirectory(prefix="renderlab-load-")
+        server = spawn_sqlite(port, Path(tmp.name))
+        base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base)
+        stats, seconds = asyncio.run(run(base, args))
+        # Ground truth: each accepted render re-read with its owner's token.
+        tokens = {}
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for name in stats.accepted:
+                token = client.post("/v1/auth/token", json={"name": name}).json()["token"]
+                tokens[name] = f"Bearer {token}"
+        finals = final_status(base, stats, tokens)
+        ok = report(stats, seconds, finals)
+        if server is not None and server.poll() is not None:
+            print("server exited during the run:", server.returncode)
+            ok = False
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        if tmp is not None:
+            tmp.cleanup()
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
