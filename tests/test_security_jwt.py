@@ -113,6 +113,7 @@ def test_local_mode_refuses_the_rest_of_the_attack_set(tmp_path: Path, sqlite_db
         "sub not a string": jwt.encode(
             {"iss": LOCAL_ISSUER, "sub": 12345, "exp": now + 60}, SECRET, algorithm="HS256"
         ),
+        "validly signed but oversize (16 KiB)": local_token(pad="A" * 16384),
     }
     with live_server(create_app(services)) as base:
         good = local_token()

@@ -71,6 +71,7 @@ class Limits(BaseSettings):
     # Identity (api/auth.py).
     token_ttl_s: int = Field(30 * 24 * 3600, ge=60)
     token_name_max_chars: int = Field(64, ge=1, le=200)
+    max_token_chars: int = Field(8192, ge=256)  # refused before any decoding or key lookup
     jwt_leeway_s: int = Field(10, ge=0)
     jwks_cache_s: int = Field(300, ge=1)
     jwks_timeout_s: float = Field(5.0, gt=0)

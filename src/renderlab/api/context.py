@@ -74,6 +74,8 @@ class ApiContext:
         if credentials is None:
             raise AuthError("Send a bearer token: 'Authorization: Bearer <JWT>'.", error="")
         token = credentials.credentials
+        if len(token) > self.limits.max_token_chars:
+            raise AuthError("The bearer token is too large to be one we accept.")
         identity = self.auth.remembered(token)
         if identity is None and self.auth.verify_blocks:
             identity = await run_in_threadpool(self.auth.verify, token)
