@@ -1,21 +1,30 @@
 """Cluster-mode throughput: renders per minute with 1 and 2 ``renderlab worker`` processes, and
 one chunked render's latency on 1 vs 2 workers.
 
-Uses the machine's PostgreSQL (a scratch database it creates and drops) and Redis (DB 12, which
-it flushes), and a moto S3 server on loopback it starts itself. Run:
+Everything is real: the machine's PostgreSQL (a scratch database, created and dropped), Redis
+(a queue of this run's own in DB 12; only its keys are removed), a moto S3 server on loopback
+that this script starts, and ``renderlab worker`` processes with one render process each.
+Renders are 600 frames (the duration cap), typewriter by default, chunked at
+``RENDERLAB_CHUNK_FRAMES`` (150: four chunks). Run:
 
-    .venv/bin/python bench/scale.py [--renders 8] [--style fade-in] [--size 1280x720]
+    .venv/bin/python bench/scale.py [--renders 8] [--latency-runs 3] [--style typewriter]
+                                    [--size 1280x720] [--workers 1,2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -27,86 +36,99 @@ from renderlab.config import Settings
 from renderlab.db import upgrade
 from renderlab.limits import Limits
 from renderlab.pipeline.start import RenderRequest, start_render
-from renderlab.services import build_services
+from renderlab.services import Services, build_services
 from renderlab.store import create_generation, get_or_create_user, get_render_internal
 from renderlab.workers.celery_app import make_celery
 from renderlab.workers.dispatch import CeleryDispatcher
 
-ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-BROKER = "redis://127.0.0.1:6379/12"
+ADMIN = os.environ.get("RENDERLAB_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1/postgres")
+BROKER = os.environ.get("RENDERLAB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
     "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
+TEXT = "Scale out: chunks on every worker, joined without re-encoding. "
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--renders", type=int, default=8)
+    parser.add_argument("--renders", type=int, default=8, help="renders in the burst")
+    parser.add_argument("--latency-runs", type=int, default=3)
     parser.add_argument("--style", default="typewriter")
     parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--workers", default="1,2", help="worker process counts to measure")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     os.environ.update(CREDENTIALS)
     work = Path(tempfile.mkdtemp(prefix="renderlab-scale-"))
-    moto = _start(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "5599"], work / "moto.log"
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    moto = _spawn(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        work / "moto.log",
     )
-    time.sleep(2)
+    _wait_http(endpoint)
+    results = []
     try:
-        for workers in (1, 2):
+        for workers in (int(n) for n in args.workers.split(",")):
             url = _database()
             try:
-                per_minute, latency = _measure(url, workers, args, width, height, work)
+                result = _measure(url, endpoint, workers, args, width, height, work)
             finally:
                 _drop(url)
+            results.append(result)
             print(
-                f"{workers} worker(s): {per_minute:.1f} renders/min over {args.renders} renders;"
-                f" one chunked 600-frame render: {latency:.2f} s"
+                f"{workers} worker(s): {result['renders_per_minute']:.1f} renders/min "
+                f"({args.renders} renders at once, slowest {result['burst_slowest_s']:.2f} s); "
+                f"one chunked render: {result['latency_s']:.2f} s (median of "
+                f"{args.latency_runs})",
+                flush=True,
             )
     finally:
         os.killpg(moto.pid, signal.SIGKILL)
+    print(json.dumps({"size": args.size, "style": args.style, "results": results}))
 
 
 def _measure(
-    url: str, workers: int, args: argparse.Namespace, width: int, height: int, work: Path
-) -> tuple[float, float]:
-    redis.Redis.from_url(BROKER).flushdb()
+    url: str,
+    endpoint: str,
+    workers: int,
+    args: argparse.Namespace,
+    width: int,
+    height: int,
+    work: Path,
+) -> dict[str, float]:
+    queue = f"rlbench-{uuid.uuid4().hex[:12]}"
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url="http://127.0.0.1:5599").create_bucket(Bucket=bucket)
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
     settings = Settings(
         data_dir=work,
         database_url=url,
         broker_url=BROKER,
         storage_url=f"s3://{bucket}",
-        s3_endpoint_url="http://127.0.0.1:5599",
+        s3_endpoint_url=endpoint,
     )
     limits = Limits(renders_per_hour=10_000)
     env = {
         **os.environ,
+        "RENDERLAB_RENDERS_PER_HOUR": "10000",
         "RENDERLAB_DATABASE_URL": url,
         "RENDERLAB_BROKER_URL": BROKER,
         "RENDERLAB_STORAGE_URL": f"s3://{bucket}",
-        "RENDERLAB_S3_ENDPOINT_URL": "http://127.0.0.1:5599",
+        "RENDERLAB_S3_ENDPOINT_URL": endpoint,
     }
     services = build_services(settings, limits)
-    services.dispatcher = CeleryDispatcher(make_celery(settings, limits), services)
+    services.dispatcher = CeleryDispatcher(make_celery(settings, limits, queue=queue), services)
     procs = [
-        _start(
+        _spawn(
             [
-                sys.executable,
-                "-m",
-                "renderlab",
-                "worker",
-                "--concurrency",
-                "1",
-                "--name",
-                f"b{i}@bench",
-                "--loglevel",
-                "WARNING",
+                *(sys.executable, "-m", "renderlab", "worker", "--concurrency", "1"),
+                *("--name", f"b{i}@bench", "--queues", queue, "--loglevel", "WARNING"),
             ],
-            work / f"b{i}.log",
+            work / f"{queue}-b{i}.log",
             env,
         )
         for i in range(workers)
@@ -114,56 +136,102 @@ def _measure(
     try:
         with services.db.transaction() as session:
             user = get_or_create_user(session, "bench|user").id
-            generation = create_generation(
-                session,
-                user,
-                {
-                    "text": "Scale out: " * 9,
-                    "style": args.style,
-                    "color": "#FFFFFF",
-                    "background_color": "#101820",
-                    "duration_in_frames": 600,
-                },
-            ).id
-        _wait([_submit(services, user, generation, width, height)], services, 120)  # warm-up
+            props = {
+                "text": TEXT * 2,
+                "style": args.style,
+                "color": "#FFFFFF",
+                "background_color": "#101820",
+                "duration_in_frames": 600,
+            }
+            generation = create_generation(session, user, props).id
+        submit = lambda: _submit(services, user, generation, width, height)  # noqa: E731
+        _wait([submit()], services, 300)  # warm-up: workers up, fonts and code loaded
+        latencies = []
+        for _ in range(args.latency_runs):
+            started = time.perf_counter()
+            _wait([submit()], services, 300)
+            latencies.append(time.perf_counter() - started)
         started = time.perf_counter()
-        _wait([_submit(services, user, generation, width, height)], services, 120)
-        latency = time.perf_counter() - started
-        started = time.perf_counter()
-        ids = [_submit(services, user, generation, width, height) for _ in range(args.renders)]
-        _wait(ids, services, 600)
-        per_minute = args.renders / (time.perf_counter() - started) * 60
-        return per_minute, latency
+        ids = [submit() for _ in range(args.renders)]
+        _wait(ids, services, 900)
+        elapsed = time.perf_counter() - started
+        return {
+            "workers": workers,
+            "renders_per_minute": args.renders / elapsed * 60,
+            "burst_slowest_s": elapsed,
+            "latency_s": statistics.median(latencies),
+        }
     finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGKILL)
+        _stop(procs)
         services.db.dispose()
+        _purge(queue)
 
 
-def _submit(services, user: str, generation: str, width: int, height: int) -> str:  # type: ignore[no-untyped-def]
+def _submit(services: Services, user: str, generation: str, width: int, height: int) -> str:
     render, _ = start_render(services, user, RenderRequest(generation, width, height))
     return render.id
 
 
-def _wait(ids: list[str], services, timeout: float) -> None:  # type: ignore[no-untyped-def]
+def _wait(ids: list[str], services: Services, timeout: float) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         with services.db.session() as session:
-            states = [get_render_internal(session, i).status for i in ids]
-        if all(s in ("complete", "failed") for s in states):
-            if "failed" in states:
-                raise SystemExit(f"a render failed: {states}")
+            rows = [get_render_internal(session, i) for i in ids]
+            states = [(r.status, r.error) for r in rows]
+        if all(status in ("complete", "failed") for status, _ in states):
+            failed = [error for status, error in states if status == "failed"]
+            if failed:
+                raise SystemExit(f"{len(failed)} render(s) failed: {failed[0]}")
             return
-        time.sleep(0.05)
+        time.sleep(0.02)
     raise SystemExit("renders did not finish in time")
 
 
-def _start(
+def _purge(queue: str) -> None:
+    """Remove this run's queue, bindings and unacknowledged deliveries; nothing else."""
+    client = redis.Redis.from_url(BROKER)
+    for key in list(client.scan_iter(match=f"*{queue}*")):
+        client.delete(key)
+    for tag, raw in list(client.hscan_iter("unacked")):
+        if json.loads(raw)[-1] == queue:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Warm shutdown (the last acknowledgements reach the broker), then make sure."""
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # and any render process left in its group
+
+
+def _spawn(
     argv: list[str], log: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         argv, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"moto did not start at {url}")
 
 
 def _database() -> str:

@@ -45,6 +45,11 @@ class Limits(BaseSettings):
     # times, this far apart; a composition that cannot render is never retried.
     celery_retry_delay_s: float = Field(1.0, ge=0)
     celery_max_retries: int = Field(2, ge=0, le=10)
+    # Cluster mode: the hard time limit of a task is this far past the soft one (the render
+    # timeout), so a task that catches the soft limit has time to record the failure.
+    celery_hard_limit_grace_s: int = Field(15, ge=1)
+    # Cluster mode: how long publishing to the broker waits for a connection.
+    broker_connect_timeout_s: float = Field(5.0, gt=0)
     # How long an embedded render process may take to start and claim its render; the render
     # timeout counts from the claim, so a slow start (a cold process server) is not held
     # against the render.

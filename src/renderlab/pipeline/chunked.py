@@ -2,25 +2,32 @@
 
 The database is the source of truth, as in the embedded mode. A render is claimed once by a
 *job* (``lease_owner = "job:<id>"``); its frame ranges become ``render_chunks`` rows; each chunk
-is claimed by one worker with a lease of its own (``lease_owner = "<worker>:<pid>"``), encoded
-to a segment that travels through storage, and marked done. Whoever finishes the last chunk
-triggers the join. Every write is a compare-and-set on locked rows, so a redelivered or
-duplicated task finds its work taken or done and does nothing.
+is claimed by one worker with a lease of its own (``lease_owner = "<worker>:<pid>"``, kept after
+the chunk is done so operators can see who encoded what), encoded to a segment that travels
+through storage, and marked done. Whoever finishes the last chunk triggers the join. Every
+write is a compare-and-set on locked rows (the render's row first, then the chunk's, always in
+that order), so a redelivered or duplicated task finds its work taken or done and does nothing.
 
-The render's lease runs for its whole timeout from the claim (chunks may wait in a queue) and
-is renewed by chunk progress; a chunk whose worker died lets its own lease lapse, and
-:func:`release_lost_chunks` hands it out again (up to ``limits.max_render_attempts`` times).
-Progress is the sum of the chunks' frames, written upwards only.
+The render's lease runs for its whole timeout from the claim (its chunks may wait in the queue
+behind other renders' chunks, and nobody renews a lease from a queue) and is renewed by chunk
+progress; a chunk whose worker died lets its own, short lease lapse, and
+:func:`release_lost_chunks` hands it out again (up to ``limits.max_render_attempts`` claims).
+Progress is the sum of the chunks' frames, written upwards only: a chunk run again after its
+worker died keeps the frames its first run reported until the new run passes them.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from renderlab import store
@@ -36,15 +43,16 @@ log = logging.getLogger(__name__)
 
 
 def job_owner(job_id: str) -> str:
+    """The render's ``lease_owner`` while a cluster job holds it."""
     return f"job:{job_id}"
-
-
-def segment_key(render_id: str, index: int) -> str:
-    return f"segments/{render_id}/{index:04d}.mp4"
 
 
 def segment_prefix(render_id: str) -> str:
     return f"segments/{render_id}"
+
+
+def segment_key(render_id: str, index: int) -> str:
+    return f"{segment_prefix(render_id)}/{index:04d}.mp4"
 
 
 def claim_job(services: Services, render_id: str, job_id: str) -> Render | None:
@@ -59,34 +67,38 @@ def claim_job(services: Services, render_id: str, job_id: str) -> Render | None:
     )
 
 
-def plan(services: Services, render: Render) -> list[int]:
-    """Chunk rows for a claimed render (kept from an earlier attempt if there are any);
-    returns the indexes still to encode, empty when every segment is ready to join."""
+def plan(services: Services, render: Render, owner: str) -> list[int]:
+    """Chunk rows for ``owner``'s render (an earlier attempt's are kept, with their finished
+    segments); returns the indexes still to encode, empty when every segment is ready to join.
+    :class:`LostClaim` if the render is no longer ``owner``'s."""
+    limits = services.limits
     with services.db.transaction() as session:
-        chunks = _chunks(session, render.id)
+        owned_render(session, render.id, owner)
+        chunks = _chunks(session, render.id, lock=True)
         if not chunks:
             ranges = plan_chunks(
                 render.duration_in_frames,
-                chunk_size=max(services.limits.chunk_frames, services.limits.min_chunk_frames),
-                min_chunk_frames=services.limits.min_chunk_frames,
+                chunk_size=max(limits.chunk_frames, limits.min_chunk_frames),
+                min_chunk_frames=limits.min_chunk_frames,
             )
-            for index, (start, end) in enumerate(ranges):
-                session.add(
-                    RenderChunk(
-                        render_id=render.id,
-                        index=index,
-                        start_frame=start,
-                        end_frame=end,
-                        frames_done=0,
-                        status="pending",
-                        attempts=0,
-                    )
+            chunks = [
+                RenderChunk(
+                    render_id=render.id,
+                    index=index,
+                    start_frame=start,
+                    end_frame=end,
+                    frames_done=0,
+                    status="pending",
+                    attempts=0,
                 )
-            session.flush()
-            chunks = _chunks(session, render.id)
+                for index, (start, end) in enumerate(ranges)
+            ]
+            session.add_all(chunks)
         todo = []
         for chunk in chunks:
             if chunk.status != "complete":
+                # A chunk an earlier job's worker still holds is taken from it: that worker
+                # learns at its next write (the render is no longer its job's) and stops.
                 chunk.status, chunk.lease_owner, chunk.lease_expires_at = "pending", None, None
                 todo.append(chunk.index)
         return todo
@@ -94,11 +106,18 @@ def plan(services: Services, render: Render) -> list[int]:
 
 @dataclass(frozen=True)
 class ChunkClaim:
+    """A chunk held by ``worker`` for the job ``owner``."""
+
     render: Render
+    owner: str
     index: int
     start: int
     end: int
     worker: str
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
 
 
 def claim_chunk(
@@ -112,8 +131,8 @@ def claim_chunk(
             render = owned_render(session, render_id, owner)
         except LostClaim:
             return None
-        chunk = session.get(RenderChunk, (render_id, index), with_for_update=True)
-        if chunk is None or chunk.status == "complete":
+        chunk = _chunk(session, render_id, index)
+        if chunk is None or chunk.status in ("complete", "failed"):
             return None
         if chunk.status == "rendering" and (chunk.lease_expires_at or 0) > now:
             return None
@@ -122,50 +141,31 @@ def claim_chunk(
         chunk.lease_owner = worker
         chunk.lease_expires_at = now + services.limits.lease_ms
         session.flush()
-        return ChunkClaim(render, index, chunk.start_frame, chunk.end_frame, worker)
+        return ChunkClaim(render, owner, index, chunk.start_frame, chunk.end_frame, worker)
 
 
-class ChunkProgress:
-    """The renderer's ``on_progress`` for one chunk: writes its frames and the render's summed
-    progress at the configured cadence, renews both leases, and stops the encoder (by raising)
-    when the render was cancelled, handed on, or ran out of time."""
-
-    def __init__(self, services: Services, claim: ChunkClaim, owner: str) -> None:
-        self._services = services
-        self._claim = claim
-        self._owner = owner
-        self._interval = services.limits.progress_min_interval_ms / 1000
-        started = claim.render.started_at or services.clock()
-        remaining = started + services.limits.render_timeout_ms - services.clock()
-        self._deadline = time.monotonic() + max(0, remaining) / 1000
-        self._last = 0.0
-
-    def __call__(self, done: int, _total: int) -> None:
-        if time.monotonic() >= self._deadline:
-            raise RenderTimedOut(self._claim.render.id)
-        if time.monotonic() - self._last >= self._interval:
-            self.write(done)
-
-    def write(self, done: int) -> None:
-        self._last = time.monotonic()
-        claim, services = self._claim, self._services
-        now = services.clock()
-        with services.db.transaction() as session:
-            render = owned_render(session, claim.render.id, self._owner)
-            chunk = _owned_chunk(session, claim)
-            chunk.frames_done = max(chunk.frames_done, min(done, claim.end - claim.start))
-            chunk.lease_expires_at = now + services.limits.lease_ms
-            session.flush()
-            _sum_progress(session, services, render, now)
-
-
-def finish_chunk(services: Services, claim: ChunkClaim, owner: str, key: str) -> bool:
-    """Record the chunk's segment; True when it was the last one (the caller joins)."""
+def record_progress(services: Services, claim: ChunkClaim, frames_done: int) -> int:
+    """Write the chunk's frames (never fewer than stored), renew both leases and raise the
+    render's summed progress if it grew; returns the render's progress. :class:`LostClaim`
+    when the chunk or the render is no longer this worker's."""
     now = services.clock()
     with services.db.transaction() as session:
-        render = owned_render(session, claim.render.id, owner)
-        chunk = _owned_chunk(session, claim)
-        chunk.frames_done = claim.end - claim.start
+        render, chunk = _owned(session, claim)
+        chunk.frames_done = max(chunk.frames_done, min(frames_done, claim.frames))
+        chunk.lease_expires_at = now + services.limits.lease_ms
+        session.flush()
+        return _sum_progress(session, services, render, now)
+
+
+def finish_chunk(services: Services, claim: ChunkClaim, key: str) -> bool:
+    """Record the chunk's stored segment; True when it was the last one (the caller joins).
+
+    The render's row is locked first, so of two chunks finishing at once exactly one sees
+    none left."""
+    now = services.clock()
+    with services.db.transaction() as session:
+        render, chunk = _owned(session, claim)
+        chunk.frames_done = claim.frames
         chunk.status = "complete"
         chunk.segment_key = key
         chunk.lease_expires_at = None
@@ -179,37 +179,40 @@ def finish_chunk(services: Services, claim: ChunkClaim, owner: str, key: str) ->
         return left == 0
 
 
-def segments(services: Services, render_id: str) -> list[str]:
-    """The segment keys of a render, in frame order."""
-    with services.db.session() as session:
-        return [chunk.segment_key or "" for chunk in _chunks(session, render_id)]
-
-
-def chunk_workers(services: Services, render_id: str) -> dict[int, str | None]:
-    """Who encoded each chunk last (kept after completion, for operators and tests)."""
-    with services.db.session() as session:
-        return {chunk.index: chunk.lease_owner for chunk in _chunks(session, render_id)}
+def release_chunk(services: Services, claim: ChunkClaim) -> None:
+    """Give a chunk back at once (its task will retry it) instead of letting its lease lapse;
+    the claim is not counted against the chunk's attempts."""
+    with services.db.transaction() as session:
+        chunk = _chunk(session, claim.render.id, claim.index)
+        if chunk is not None and chunk.status == "rendering" and chunk.lease_owner == claim.worker:
+            chunk.status, chunk.lease_expires_at = "pending", None
+            chunk.attempts = max(0, chunk.attempts - 1)
 
 
 def release_lost_chunks(services: Services) -> list[tuple[str, str, int]]:
-    """Chunks whose worker stopped renewing: back to pending, as ``(render_id, job owner,
-    index)`` to hand out again; a chunk lost too often fails its render (with a refund)."""
+    """Chunks of running renders whose worker stopped renewing: back to pending, returned as
+    ``(render_id, job owner, index)`` to hand out again; a chunk claimed
+    ``limits.max_render_attempts`` times fails its render (with a refund: our fault)."""
     now = services.clock()
     with services.db.session() as session:
+        # Through the renders' status index: only running renders have chunks worth a look.
         lost = session.execute(
-            select(RenderChunk.render_id, RenderChunk.index).where(
-                RenderChunk.status == "rendering", RenderChunk.lease_expires_at < now
+            select(RenderChunk.render_id, RenderChunk.index)
+            .join(Render, Render.id == RenderChunk.render_id)
+            .where(
+                Render.status == "rendering",
+                RenderChunk.status == "rendering",
+                RenderChunk.lease_expires_at < now,
             )
         ).all()
     again: list[tuple[str, str, int]] = []
     for render_id, index in lost:
         with services.db.transaction() as session:
-            render = store.get_render_internal(session, render_id, lock=True)
-            chunk = session.get(RenderChunk, (render_id, index), with_for_update=True)
-            if chunk is None or chunk.status != "rendering" or (chunk.lease_expires_at or 0) >= now:
+            render = store.find_render_internal(session, render_id, lock=True)
+            chunk = _chunk(session, render_id, index)
+            if render is None or chunk is None or render.status != "rendering":
                 continue
-            if render.status != "rendering" or render.lease_owner is None:
-                chunk.status, chunk.lease_expires_at = "failed", None
+            if chunk.status != "rendering" or (chunk.lease_expires_at or 0) >= now:
                 continue
             if chunk.attempts >= services.limits.max_render_attempts:
                 log.error("chunk %s/%d lost its worker again; failing the render", render_id, index)
@@ -223,34 +226,141 @@ def release_lost_chunks(services: Services) -> list[tuple[str, str, int]]:
                 chunk.lease_owner,
             )
             chunk.status, chunk.lease_expires_at = "pending", None
-            again.append((render_id, render.lease_owner, index))
+            if render.lease_owner is not None:
+                again.append((render_id, render.lease_owner, index))
     return again
 
 
-def download_segments(services: Services, render_id: str, workdir: Path) -> list[Path]:
-    paths = []
-    for index, key in enumerate(segments(services, render_id)):
-        paths.append(services.storage.get_file(key, workdir / f"{index:04d}.mp4"))
-    return paths
+def segments(services: Services, render_id: str) -> list[str] | None:
+    """The segment keys of a render in frame order; None unless every chunk is complete."""
+    with services.db.session() as session:
+        rows = [(c.status, c.segment_key) for c in _chunks(session, render_id)]
+    keys = [key for status, key in rows if status == "complete" and key]
+    return keys if rows and len(keys) == len(rows) else None
 
 
-def _chunks(session: Session, render_id: str) -> list[RenderChunk]:
+def download_segments(services: Services, keys: list[str], workdir: Path) -> list[Path]:
+    return [
+        services.storage.get_file(key, workdir / f"{index:04d}.mp4")
+        for index, key in enumerate(keys)
+    ]
+
+
+def chunk_workers(services: Services, render_id: str) -> dict[int, str | None]:
+    """Who encoded (or holds) each chunk, by index: for operators and tests."""
+    with services.db.session() as session:
+        return {chunk.index: chunk.lease_owner for chunk in _chunks(session, render_id)}
+
+
+class ChunkReporter:
+    """The renderer's ``on_progress`` for one claimed chunk; use it inside :meth:`running`.
+
+    Writes the chunk's frames at most every ``limits.progress_min_interval_ms``, and a
+    heartbeat thread at least every ``limits.poll_interval_ms`` (or a third of the lease) so
+    the chunk's lease outlives slow stretches (the encoder's flush, the upload). A write that
+    finds the render cancelled, timed out or handed on is re-raised at the next frame, which
+    stops the encoder; a database hiccup is logged and the next write tries again.
+    """
+
+    def __init__(self, services: Services, claim: ChunkClaim) -> None:
+        limits = services.limits
+        self._services = services
+        self._claim = claim
+        self._min_interval = limits.progress_min_interval_ms / 1000
+        self._heartbeat_interval = min(limits.poll_interval_ms, limits.lease_ms // 3) / 1000
+        started = claim.render.started_at or services.clock()
+        remaining_ms = max(0, started + limits.render_timeout_ms - services.clock())
+        self._deadline = time.monotonic() + remaining_ms / 1000
+        self._latest = 0
+        self._written = 0
+        self._last_write = time.monotonic()  # the claim itself was a write
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._lost: LostClaim | None = None
+
+    def check(self) -> None:
+        """Raise if the chunk must stop: no longer ours, or the render is out of time."""
+        if self._lost is not None:
+            raise self._lost
+        if time.monotonic() >= self._deadline:
+            raise RenderTimedOut(self._claim.render.id)
+
+    def frames(self, done: int, _total: int) -> None:
+        self.check()
+        with self._lock:
+            self._latest = max(self._latest, done)
+            due = time.monotonic() - self._last_write >= self._min_interval
+            if due and self._latest > self._written:
+                self._write_locked()
+        self.check()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._write_locked()
+        self.check()
+
+    def _write_locked(self) -> None:
+        if self._lost is not None:
+            return
+        try:
+            record_progress(self._services, self._claim, self._latest)
+            self._written = self._latest
+        except LostClaim as exc:
+            self._lost = exc
+        except SQLAlchemyError:
+            log.warning("progress write for chunk %s failed", self._name(), exc_info=True)
+        finally:
+            self._last_write = time.monotonic()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                wait = self._last_write + self._heartbeat_interval - time.monotonic()
+                if wait <= 0:
+                    self._write_locked()
+                    if self._lost is not None:
+                        return
+                    continue
+            self._stop.wait(wait)
+
+    def _name(self) -> str:
+        return f"{self._claim.render.id}/{self._claim.index}"
+
+    @contextmanager
+    def running(self) -> Iterator[ChunkReporter]:
+        thread = threading.Thread(target=self._heartbeat, name=f"chunk-{self._name()}", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+
+
+def _chunks(session: Session, render_id: str, *, lock: bool = False) -> list[RenderChunk]:
     statement = (
         select(RenderChunk).where(RenderChunk.render_id == render_id).order_by(RenderChunk.index)
     )
+    if lock:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
     return list(session.execute(statement).scalars())
 
 
-def _owned_chunk(session: Session, claim: ChunkClaim) -> RenderChunk:
-    chunk = session.get(
-        RenderChunk, (claim.render.id, claim.index), with_for_update=True, populate_existing=True
+def _chunk(session: Session, render_id: str, index: int) -> RenderChunk | None:
+    return session.get(
+        RenderChunk, (render_id, index), with_for_update=True, populate_existing=True
     )
+
+
+def _owned(session: Session, claim: ChunkClaim) -> tuple[Render, RenderChunk]:
+    render = owned_render(session, claim.render.id, claim.owner)
+    chunk = _chunk(session, claim.render.id, claim.index)
     if chunk is None or chunk.status != "rendering" or chunk.lease_owner != claim.worker:
         raise LostClaim(claim.render.id, "handed to another worker")
-    return chunk
+    return render, chunk
 
 
-def _sum_progress(session: Session, services: Services, render: Render, now: int) -> None:
+def _sum_progress(session: Session, services: Services, render: Render, now: int) -> int:
     done = session.execute(
         select(func.coalesce(func.sum(RenderChunk.frames_done), 0)).where(
             RenderChunk.render_id == render.id
@@ -263,12 +373,4 @@ def _sum_progress(session: Session, services: Services, render: Render, now: int
     }
     if progress > render.progress:
         changes["progress"] = progress
-    store.update_render(session, render.id, **changes)
-
-
-def release_chunk(services: Services, claim: ChunkClaim) -> None:
-    """Give a chunk back (its task will retry it) without waiting for its lease to lapse."""
-    with services.db.transaction() as session:
-        chunk = session.get(RenderChunk, (claim.render.id, claim.index), with_for_update=True)
-        if chunk is not None and chunk.status == "rendering" and chunk.lease_owner == claim.worker:
-            chunk.status, chunk.lease_expires_at = "pending", None
+    return store.update_render(session, render.id, **changes).progress

@@ -1,6 +1,7 @@
 """Never stuck: renders whose worker vanished, that ran out of time, or that nobody picked up.
 
-A reconciler (a thread of the embedded pool, a periodic task under Celery) calls
+A reconciler (a thread of the embedded pool; under Celery a thread in every worker and API
+process, ``workers/reconcile.py``) calls
 :func:`reconcile` every so often. It looks only at the database, so it works whoever runs the
 renders and wherever they died:
 

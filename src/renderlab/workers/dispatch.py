@@ -1,61 +1,45 @@
-"""Handing renders to Celery, and the reconciler that keeps the database the source of truth.
+"""``CeleryDispatcher``: how ``serve`` (and tests, and the bench) hand renders to Celery.
 
-The reconciler runs in every ``renderlab worker`` (and in ``serve`` when a broker is set): the
-passes are compare-and-set on locked rows, so several running at once never act twice. It hands
-out again renders left ``pending`` (a lost message), renders whose job lease lapsed, and chunks
-whose worker stopped renewing; it fails renders past their timeout.
+``dispatch`` runs right after the render's ``pending`` row is committed. If the broker is
+unreachable the render stays ``pending`` and the reconciler sends it again later, so a broker
+outage delays renders instead of failing the request that created them. ``start``/``stop``
+run the reconciler (:mod:`renderlab.workers.reconcile`) for the owner's lifetime: ``serve``'s
+app lifespan calls them, as it does for the embedded pool.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 
 from celery import Celery
+from kombu.exceptions import OperationalError as BrokerError
 
-from renderlab.pipeline import chunked
-from renderlab.pipeline.recover import reconcile
 from renderlab.services import Services
-from renderlab.workers.tasks import CHUNK, START
+from renderlab.workers.celery_app import START, send
+from renderlab.workers.reconcile import Reconciler, reconcile_once
 
 log = logging.getLogger(__name__)
 
 
 class CeleryDispatcher:
-    """``dispatch`` sends the start task; ``start``/``stop`` run the reconciler thread."""
+    """Sends the start task of a committed render; runs a reconciler while started."""
 
     def __init__(self, app: Celery, services: Services) -> None:
         self.app = app
         self.services = services
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._reconciler = Reconciler(app, services)
 
     def dispatch(self, render_id: str) -> None:
-        self.app.send_task(START, args=[render_id])
+        try:
+            send(self.app, START, render_id)
+        except BrokerError:
+            log.warning("broker unreachable; render %s waits for the reconciler", render_id)
 
     def reconcile_once(self) -> None:
-        reconcile(self.services, self.dispatch)
-        for render_id, owner, index in chunked.release_lost_chunks(self.services):
-            self.app.send_task(CHUNK, args=[render_id, owner, index])
+        reconcile_once(self.app, self.services)
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
-        self._thread.start()
+        self._reconciler.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _loop(self) -> None:
-        limits = self.services.limits
-        interval = min(limits.lease_ms, limits.pending_redispatch_ms) / 2000
-        while not self._stop.wait(interval):
-            try:
-                self.reconcile_once()
-            except Exception:  # the broker or database is briefly away: try next pass
-                log.warning("reconciler pass failed", exc_info=True)
+        self._reconciler.stop(timeout)
