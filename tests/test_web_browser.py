@@ -30,14 +30,8 @@ from renderlab.limits import Limits
 from renderlab.services import Services
 from tests.api_helpers import bearer
 from tests.render_helpers import ffprobe
-from tests.web_helpers import (
-    CHROMIUM_ARGS,
-    ConsoleEntry,
-    Server,
-    is_expected,
-    require_chromium,
-    serve,
-)
+from tests.serve_helpers import Server, serve
+from tests.web_helpers import CHROMIUM_ARGS, ConsoleEntry, is_expected, require_chromium
 
 QUOTA = 2
 TIMEOUT_MS = 30_000

@@ -19,23 +19,18 @@ worker died keeps the frames its first run reported until the new run passes the
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from renderlab import store
 from renderlab.models import Render, RenderChunk
 from renderlab.pipeline.claim import claim_render, owned_render
-from renderlab.pipeline.failures import WORKER_LOST, LostClaim, RenderTimedOut
+from renderlab.pipeline.failures import WORKER_LOST, LostClaim
 from renderlab.pipeline.finish import fail_in
-from renderlab.pipeline.progress import percent_of
+from renderlab.pipeline.progress import LeaseReporter, percent_of
 from renderlab.render import plan_chunks
 from renderlab.services import Services
 
@@ -252,89 +247,34 @@ def chunk_workers(services: Services, render_id: str) -> dict[int, str | None]:
         return {chunk.index: chunk.lease_owner for chunk in _chunks(session, render_id)}
 
 
-class ChunkReporter:
-    """The renderer's ``on_progress`` for one claimed chunk; use it inside :meth:`running`.
+class ChunkReporter(LeaseReporter):
+    """The frames of one claimed chunk, written with both its and the render's lease renewal.
 
-    Writes the chunk's frames at most every ``limits.progress_min_interval_ms``, and a
-    heartbeat thread at least every ``limits.poll_interval_ms`` (or a third of the lease) so
-    the chunk's lease outlives slow stretches (the encoder's flush, the upload). A write that
-    finds the render cancelled, timed out or handed on is re-raised at the next frame, which
-    stops the encoder; a database hiccup is logged and the next write tries again.
+    The chunk's lease is short, so the heartbeat is what keeps it past the encoder's flush and
+    the upload; a write that finds the render cancelled, timed out or handed on stops the
+    encoder at the next frame.
     """
 
+    _log = log
+
     def __init__(self, services: Services, claim: ChunkClaim) -> None:
-        limits = services.limits
-        self._services = services
+        name = f"{claim.render.id}/{claim.index}"
+        super().__init__(
+            services,
+            claim.render.id,
+            started_at=claim.render.started_at,
+            written=0,
+            label=f"chunk {name}",
+            thread_name=f"chunk-{name}",
+        )
         self._claim = claim
-        self._min_interval = limits.progress_min_interval_ms / 1000
-        self._heartbeat_interval = min(limits.poll_interval_ms, limits.lease_ms // 3) / 1000
-        started = claim.render.started_at or services.clock()
-        remaining_ms = max(0, started + limits.render_timeout_ms - services.clock())
-        self._deadline = time.monotonic() + remaining_ms / 1000
-        self._latest = 0
-        self._written = 0
-        self._last_write = time.monotonic()  # the claim itself was a write
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._lost: LostClaim | None = None
 
-    def check(self) -> None:
-        """Raise if the chunk must stop: no longer ours, or the render is out of time."""
-        if self._lost is not None:
-            raise self._lost
-        if time.monotonic() >= self._deadline:
-            raise RenderTimedOut(self._claim.render.id)
+    def _value(self, done: int, total: int) -> int:
+        return done
 
-    def frames(self, done: int, _total: int) -> None:
-        self.check()
-        with self._lock:
-            self._latest = max(self._latest, done)
-            due = time.monotonic() - self._last_write >= self._min_interval
-            if due and self._latest > self._written:
-                self._write_locked()
-        self.check()
-
-    def flush(self) -> None:
-        with self._lock:
-            self._write_locked()
-        self.check()
-
-    def _write_locked(self) -> None:
-        if self._lost is not None:
-            return
-        try:
-            record_progress(self._services, self._claim, self._latest)
-            self._written = self._latest
-        except LostClaim as exc:
-            self._lost = exc
-        except SQLAlchemyError:
-            log.warning("progress write for chunk %s failed", self._name(), exc_info=True)
-        finally:
-            self._last_write = time.monotonic()
-
-    def _heartbeat(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                wait = self._last_write + self._heartbeat_interval - time.monotonic()
-                if wait <= 0:
-                    self._write_locked()
-                    if self._lost is not None:
-                        return
-                    continue
-            self._stop.wait(wait)
-
-    def _name(self) -> str:
-        return f"{self._claim.render.id}/{self._claim.index}"
-
-    @contextmanager
-    def running(self) -> Iterator[ChunkReporter]:
-        thread = threading.Thread(target=self._heartbeat, name=f"chunk-{self._name()}", daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            thread.join()
+    def _write(self) -> None:
+        record_progress(self._services, self._claim, self._latest)
+        self._written = self._latest
 
 
 def _chunks(session: Session, render_id: str, *, lock: bool = False) -> list[RenderChunk]:

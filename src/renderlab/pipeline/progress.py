@@ -1,4 +1,5 @@
-"""Progress and heartbeat of one claimed render, written at the configured cadence.
+"""Progress and heartbeat of one claimed render (or chunk, in :mod:`.chunked`), written at the
+configured cadence.
 
 The renderer calls back every few frames (far more often than anyone needs). The reporter
 keeps the highest value seen and writes it, with a lease renewal, at most every
@@ -17,8 +18,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import ClassVar, Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -39,30 +42,57 @@ def percent_of(done: int, total: int) -> int:
     return max(0, min(RENDERING_MAX_PERCENT, done * 100 // total))
 
 
-class ProgressReporter:
-    """``frames(done, total)`` is the renderer's ``on_progress``; use it inside ``running()``.
+class LeaseReporter(ABC):
+    """The throttle, heartbeat and lost-claim handling every claimed piece of work needs, so
+    that a reporter only says what it counts (:meth:`_value`) and how it writes it
+    (:meth:`_write`): a whole render here, a chunk in :mod:`.chunked`.
 
+    ``frames(done, total)`` is the renderer's ``on_progress``; use it inside :meth:`running`.
     Times here are monotonic seconds: throttling and the deadline must not jump with the wall
-    clock (or a test's fake clock).
+    clock (or a test's fake clock). Every write holds the lock, so the renderer's thread and
+    the heartbeat never write at once nor undo each other's value.
     """
 
-    def __init__(self, services: Services, render: Render, owner: str) -> None:
+    _log: ClassVar[logging.Logger] = log
+    """Where a failed write is logged: a subclass names its own module's logger, so its records
+    keep the logger name operators filter on."""
+
+    def __init__(
+        self,
+        services: Services,
+        render_id: str,
+        *,
+        started_at: int | None,
+        written: int,
+        label: str,
+        thread_name: str,
+    ) -> None:
         limits = services.limits
         self._services = services
-        self._render_id = render.id
-        self._owner = owner
+        self._render_id = render_id
+        self._label = label
+        self._thread_name = thread_name
         self._min_interval = limits.progress_min_interval_ms / 1000
         self._heartbeat_interval = min(limits.poll_interval_ms, limits.lease_ms // 3) / 1000
-        started_at = render.started_at if render.started_at is not None else services.clock()
-        remaining_ms = max(0, started_at + limits.render_timeout_ms - services.clock())
+        started = started_at if started_at is not None else services.clock()
+        remaining_ms = max(0, started + limits.render_timeout_ms - services.clock())
         self._deadline = time.monotonic() + remaining_ms / 1000
-        self._written = render.progress
-        self._latest = render.progress
+        self._written = written
+        self._latest = written
         self._last_write = time.monotonic()  # the claim itself was a write
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._lost: LostClaim | None = None
-        self.writes: list[int] = []  # progress values written, in order (for logs and tests)
+
+    @abstractmethod
+    def _value(self, done: int, total: int) -> int:
+        """What ``done`` of ``total`` frames counts as in what :meth:`_write` stores."""
+
+    @abstractmethod
+    def _write(self) -> None:
+        """Store ``self._latest`` (or only renew the lease) and move ``self._written`` to what
+        was stored; called under the lock. Raises :class:`LostClaim` when the work is no longer
+        ours, or a database error, which the next write retries."""
 
     @property
     def deadline(self) -> float:
@@ -70,7 +100,7 @@ class ProgressReporter:
         return self._deadline
 
     def check(self) -> None:
-        """Raise if the render must stop: no longer ours, or out of time."""
+        """Raise if the work must stop: no longer ours, or the render is out of time."""
         if self._lost is not None:
             raise self._lost
         if time.monotonic() >= self._deadline:
@@ -79,9 +109,9 @@ class ProgressReporter:
     def frames(self, done: int, total: int) -> None:
         """Record ``done`` of ``total`` frames; write if due. Raises to stop the renderer."""
         self.check()
-        percent = percent_of(done, total)
+        value = self._value(done, total)
         with self._lock:
-            self._latest = max(self._latest, percent)
+            self._latest = max(self._latest, value)
             due = time.monotonic() - self._last_write >= self._min_interval
             if due and self._latest > self._written:
                 self._write_locked()
@@ -96,47 +126,64 @@ class ProgressReporter:
     def _write_locked(self) -> None:
         if self._lost is not None:
             return
-        progress = self._latest if self._latest > self._written else None
         try:
-            render = renew_lease(self._services, self._render_id, self._owner, progress=progress)
+            self._write()
         except LostClaim as exc:
             self._lost = exc
-            return
         except SQLAlchemyError:
-            # A database hiccup must not fail a render that is otherwise fine: the next write
-            # (or heartbeat) tries again, and if the lease runs out meanwhile the reconciler
-            # hands the render on and our next write learns it is no longer ours.
-            log.warning("progress write for render %s failed", self._render_id, exc_info=True)
-            return
+            # A database hiccup must not fail work that is otherwise fine: the next write (or
+            # heartbeat) tries again, and if the lease runs out meanwhile the reconciler hands
+            # the work on and our next write learns it is no longer ours.
+            self._log.warning("progress write for %s failed", self._label, exc_info=True)
         finally:
             self._last_write = time.monotonic()
-        if render.progress > self._written:
-            self._written = render.progress
-            self.writes.append(render.progress)
 
     def _heartbeat(self) -> None:
-        while True:
+        while not self._stop.is_set():
             with self._lock:
+                # Deciding and writing under one hold: a frame write that lands in between
+                # would otherwise be followed by a second, needless heartbeat write.
                 wait = self._last_write + self._heartbeat_interval - time.monotonic()
-            if wait > 0:
-                if self._stop.wait(wait):
-                    return
-                continue
-            with self._lock:
-                self._write_locked()
-                lost = self._lost is not None
-            if lost:
-                return
+                if wait <= 0:
+                    self._write_locked()
+                    if self._lost is not None:
+                        return
+                    continue
+            self._stop.wait(wait)
 
     @contextmanager
-    def running(self) -> Iterator[ProgressReporter]:
+    def running(self) -> Iterator[Self]:
         """Keep the heartbeat going for the duration of the block."""
-        thread = threading.Thread(
-            target=self._heartbeat, name=f"heartbeat-{self._render_id}", daemon=True
-        )
+        thread = threading.Thread(target=self._heartbeat, name=self._thread_name, daemon=True)
         thread.start()
         try:
             yield self
         finally:
             self._stop.set()
             thread.join()
+
+
+class ProgressReporter(LeaseReporter):
+    """A whole render's percentage, written with the render's lease renewal."""
+
+    def __init__(self, services: Services, render: Render, owner: str) -> None:
+        super().__init__(
+            services,
+            render.id,
+            started_at=render.started_at,
+            written=render.progress,
+            label=f"render {render.id}",
+            thread_name=f"heartbeat-{render.id}",
+        )
+        self._owner = owner
+        self.writes: list[int] = []  # progress values written, in order (for logs and tests)
+
+    def _value(self, done: int, total: int) -> int:
+        return percent_of(done, total)
+
+    def _write(self) -> None:
+        progress = self._latest if self._latest > self._written else None
+        render = renew_lease(self._services, self._render_id, self._owner, progress=progress)
+        if render.progress > self._written:
+            self._written = render.progress
+            self.writes.append(render.progress)
