@@ -14,7 +14,9 @@ creations/s, >= 1,000 reads/s, p99 <= 50 ms.
 ``--processes 2`` runs two servers on the port (SO_REUSEPORT) to show how the API scales past
 one core; ``renderlab serve`` runs one. "server CPU" is the servers' CPU time over the phase: a
 figure well under 100 % for one process means something else on the machine took the core, and
-the phase's numbers are low for that reason.
+the phase's numbers are low for that reason. "client CPU" is this load generator's: with the
+server near 100 % and the client near 100 % too, the two cores are full, and the latencies
+include the client's own queueing.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ PROPS = {"text": "Bench", "style": "fade-in", "color": "#FFFFFF", "duration_in_f
 def serve(port: int, shared: bool) -> None:
     import uvicorn
 
-    from renderlab.api import create_app
+    from renderlab.api import create_app, freeze_startup_heap
     from renderlab.config import Settings
     from renderlab.db import Database
     from renderlab.limits import Limits
@@ -55,8 +57,10 @@ def serve(port: int, shared: bool) -> None:
     settings = Settings()
     db = Database(settings.resolved_database_url())
     services = Services(settings=settings, limits=Limits(), db=db)
+    app = create_app(services)
+    freeze_startup_heap()  # as `renderlab serve` does
     config = uvicorn.Config(
-        create_app(services),
+        app,
         access_log=False,
         log_level="warning",
         loop="uvloop",
@@ -128,6 +132,7 @@ class Phase:
     latencies_ms: list[float]
     errors: int
     server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
 
     def line(self) -> str:
         lat = sorted(self.latencies_ms)
@@ -137,6 +142,7 @@ class Phase:
             f"{self.name:<10} {self.count / self.seconds:8.0f} req/s   p50 {p50:6.1f} ms   "
             f"p99 {p99:6.1f} ms   server CPU {self.server_cpu_s / self.seconds * 100:3.0f} % "
             f"({self.server_cpu_s / max(self.count, 1) * 1e6:5.0f} us/req)   "
+            f"client CPU {self.client_cpu_s / self.seconds * 100:3.0f} %   "
             f"({self.count} requests, {self.errors} errors)"
         )
 
@@ -169,10 +175,12 @@ async def run_phase(
         finally:
             connection.close()
 
-    started, cpu = time.perf_counter(), cpu_seconds(server_pid)
+    started, cpu, own = time.perf_counter(), cpu_seconds(server_pid), cpu_seconds(os.getpid())
     await asyncio.gather(*(client(state) for state in clients))
     elapsed, used = time.perf_counter() - started, cpu_seconds(server_pid) - cpu
-    return Phase(name, len(latencies), elapsed, latencies, errors, used)
+    return Phase(
+        name, len(latencies), elapsed, latencies, errors, used, cpu_seconds(os.getpid()) - own
+    )
 
 
 async def bench(

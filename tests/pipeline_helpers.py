@@ -17,12 +17,12 @@ from renderlab import store
 from renderlab.clock import Clock, now_ms
 from renderlab.config import Settings, read_or_create_secret
 from renderlab.db import Database
-from renderlab.events import RenderSnapshot
 from renderlab.limits import Limits
 from renderlab.pipeline.embedded import EmbeddedWorkers
 from renderlab.quota import quota_status
 from renderlab.services import STORAGE_SECRET_FILE, Services
 from renderlab.storage import open_storage
+from renderlab.store import RenderSnapshot
 
 # Small, quick renders for most tests; a heavy one (a couple of seconds of encoding) where a
 # test must catch a render in the middle (cancel, kill, timeout).

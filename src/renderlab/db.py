@@ -21,11 +21,12 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 _IMMEDIATE = "renderlab_immediate"
+_NO_BEGIN = "renderlab_no_begin"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
@@ -43,8 +44,10 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get(_NO_BEGIN, False):
+            return  # each statement is its own transaction (Database.read_one)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_IMMEDIATE) else "BEGIN")
 
 
 class Database:
@@ -67,9 +70,9 @@ class Database:
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = sessionmaker(
-            self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
-        )
+        self._write_engine = self.engine.execution_options(**{_IMMEDIATE: True})
+        self._single_reader = self.engine.execution_options(**{_NO_BEGIN: True})
+        self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock: AbstractContextManager[object] = (
             threading.Lock() if self.dialect == "sqlite" else nullcontext()
         )
@@ -92,6 +95,22 @@ class Database:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         with self._write_lock, self._writer() as session, session.begin():
             yield session
+
+    @contextmanager
+    def read_one(self) -> Iterator[Connection]:
+        """A bare connection for ONE read statement, which SQLite runs as its own transaction:
+        the BEGIN and ROLLBACK around it would cost as much as the query (a render read by its
+        id, the API's hottest path). Two statements here may see two states of the database."""
+        with self._single_reader.connect() as connection:
+            yield connection
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """:meth:`transaction` without the ORM: a bare connection, for hot paths written as Core
+        statements (starting a render), where a session's bookkeeping would cost more than the
+        statements."""
+        with self._write_lock, self._write_engine.connect() as connection, connection.begin():
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -24,61 +24,16 @@ import asyncio
 import contextlib
 import logging
 import threading
-from dataclasses import dataclass, fields
-from typing import Any
 
 from sqlalchemy import select
 
 from renderlab.clock import now_ms
 from renderlab.db import Database
 from renderlab.limits import Limits
-from renderlab.models import TERMINAL_STATUSES, Render
+from renderlab.models import Render
+from renderlab.store.renders import RENDER_COLUMNS, RenderSnapshot
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RenderSnapshot:
-    """The user-visible columns of one render row at one moment (plus ``updated_at``)."""
-
-    id: str
-    user_id: str
-    generation_id: str
-    render_id: str | None
-    bucket_name: str | None
-    status: str
-    progress: int
-    output_url: str | None
-    output_size: int | None
-    error: str | None
-    created_at: int
-    completed_at: int | None
-    width: int
-    height: int
-    fps: int
-    codec: str
-    duration_in_frames: int
-    updated_at: int
-    output_key: str | None  # not shown; lets a read re-sign ``output_url``
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    def visible(self) -> tuple[Any, ...]:
-        """What a client can see: two snapshots that differ only in ``updated_at`` (a worker's
-        heartbeat, a lease renewal) are the same event."""
-        return tuple(getattr(self, name) for name in _VISIBLE)
-
-    @classmethod
-    def of(cls, render: Any) -> RenderSnapshot:
-        """From an ORM ``Render`` or any object/row with the same attribute names."""
-        return cls(**{name: getattr(render, name) for name in _FIELDS})
-
-
-_FIELDS = tuple(f.name for f in fields(RenderSnapshot))
-_VISIBLE = tuple(name for name in _FIELDS if name not in ("updated_at", "output_key"))
-RENDER_COLUMNS = [Render.__table__.c[name] for name in _FIELDS]
 
 
 class Subscription:

@@ -16,7 +16,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -49,6 +49,13 @@ class TokenBucket:
 
 
 LimitConfig = FixedWindow | TokenBucket
+Transaction = Session | Connection
+"""The caller's transaction: an ORM session, or a Core connection inside ``begin()``."""
+
+
+def _connection(transaction: Transaction) -> Connection:
+    # Core statements on the session's own connection: nothing for the ORM to keep in sync.
+    return transaction.connection() if isinstance(transaction, Session) else transaction
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ class RateLimiter:
         self.clock = clock
 
     def limit(
-        self, session: Session, name: str, key: str = "", count: float = 1, reserve: bool = False
+        self, tx: Transaction, name: str, key: str = "", count: float = 1, reserve: bool = False
     ) -> RateLimitResult:
         """Consume ``count`` if allowed (or, with ``reserve``, take it from the future).
 
@@ -124,31 +131,31 @@ class RateLimiter:
         """
         config = self._config(name, count, reserve)
         while True:
-            state = self._read(session, name, key, lock=True)
+            state = self._read(tx, name, key, lock=True)
             computed = calculate(state, config, self.clock(), count)
             result = self._judge(computed, config, reserve)
-            if not result.ok or self._write(session, name, key, computed, exists=state is not None):
+            if not result.ok or self._write(tx, name, key, computed, exists=state is not None):
                 return result
             # A concurrent first request for this key created its row: read it again, locked.
 
     def check(
-        self, session: Session, name: str, key: str = "", count: float = 1, reserve: bool = False
+        self, tx: Transaction, name: str, key: str = "", count: float = 1, reserve: bool = False
     ) -> RateLimitResult:
         """What :meth:`limit` would answer now, without writing anything."""
         config = self._config(name, count, reserve)
-        computed = calculate(self._read(session, name, key), config, self.clock(), count)
+        computed = calculate(self._read(tx, name, key), config, self.clock(), count)
         return self._judge(computed, config, reserve)
 
-    def reset(self, session: Session, name: str, key: str = "") -> None:
+    def reset(self, tx: Transaction, name: str, key: str = "") -> None:
         """Forget the key's state: it starts again at full capacity."""
         self._config(name, 0, False)
-        session.execute(
-            delete(RateLimitState).where(RateLimitState.name == name, RateLimitState.key == key)
+        _connection(tx).execute(
+            delete(RateLimitState).where(_THIS_KEY), {"k_name": name, "k_key": key}
         )
 
     def refund(
         self,
-        session: Session,
+        tx: Transaction,
         name: str,
         key: str = "",
         count: float = 1,
@@ -161,7 +168,7 @@ class RateLimiter:
         slot of a render that failed through its own fault or was cancelled.
         """
         config = self._config(name, 0, False)
-        state = self._read(session, name, key, lock=True)
+        state = self._read(tx, name, key, lock=True)
         if state is None:
             return False
         current = calculate(state, config, self.clock(), 0)
@@ -169,7 +176,7 @@ class RateLimiter:
         if in_window and not current.ts <= consumed_at < current.ts + config.period_ms:
             return False
         refunded = _Computed(min(current.value + count, _capacity(config)), current.ts, None, None)
-        self._write(session, name, key, refunded, exists=True)
+        self._write(tx, name, key, refunded, exists=True)
         return True
 
     def _config(self, name: str, count: float, reserve: bool) -> LimitConfig:
@@ -204,32 +211,36 @@ class RateLimiter:
 
     @staticmethod
     def _read(
-        session: Session, name: str, key: str, *, lock: bool = False
+        tx: Transaction, name: str, key: str, *, lock: bool = False
     ) -> tuple[float, int] | None:
         """The key's state; ``lock`` holds its row until the transaction ends (PostgreSQL
         ``FOR UPDATE``; SQLite's write transaction already holds the database's write lock)."""
-        statement = select(RateLimitState.value, RateLimitState.ts).where(
-            RateLimitState.name == name, RateLimitState.key == key
-        )
-        connection = session.connection()  # Core, not the ORM: nothing to keep in sync
-        row = connection.execute(statement.with_for_update() if lock else statement).first()
-        return None if row is None else (row.value, row.ts)
+        row = _connection(tx).execute(_LOCK if lock else _READ, {"k_name": name, "k_key": key})
+        state = row.first()
+        return None if state is None else (state.value, state.ts)
 
     @staticmethod
-    def _write(session: Session, name: str, key: str, computed: _Computed, *, exists: bool) -> bool:
+    def _write(tx: Transaction, name: str, key: str, computed: _Computed, *, exists: bool) -> bool:
         """Store the new state; False when a concurrent request created the key's row first."""
-        values = {"value": computed.value, "ts": computed.ts}
-        connection = session.connection()
+        connection = _connection(tx)
         if exists:
-            connection.execute(
-                update(RateLimitState)
-                .where(RateLimitState.name == name, RateLimitState.key == key)
-                .values(**values)
-            )
+            where = {"k_name": name, "k_key": key}
+            connection.execute(_UPDATE, {**where, "k_value": computed.value, "k_ts": computed.ts})
             return True
         insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(RateLimitState).values(name=name, key=key, **values)
-        inserted = connection.execute(
-            statement.on_conflict_do_nothing().returning(RateLimitState.name)
-        ).first()
+        statement = insert(RateLimitState).on_conflict_do_nothing()
+        values = {"name": name, "key": key, "value": computed.value, "ts": computed.ts}
+        inserted = connection.execute(statement.returning(RateLimitState.name), values).first()
         return inserted is not None
+
+
+# Built once: the limiter runs in every render start, and building a statement costs more
+# than SQLite takes to run it.
+_THIS_KEY = (RateLimitState.name == bindparam("k_name")) & (
+    RateLimitState.key == bindparam("k_key")
+)
+_READ = select(RateLimitState.value, RateLimitState.ts).where(_THIS_KEY)
+_LOCK = _READ.with_for_update()
+_UPDATE = (
+    update(RateLimitState).where(_THIS_KEY).values(value=bindparam("k_value"), ts=bindparam("k_ts"))
+)

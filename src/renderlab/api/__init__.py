@@ -1,5 +1,5 @@
 """The HTTP API (FastAPI): routes of ``docs/api.md``, identity, errors and HTTP edges."""
 
-from renderlab.api.app import create_app
+from renderlab.api.app import create_app, freeze_startup_heap
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "freeze_startup_heap"]

@@ -7,6 +7,7 @@ app's lifespan, so ``serve`` has a single place where things begin and end.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import logging
 from collections.abc import AsyncIterator
@@ -85,6 +86,20 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
     _mount_local_files(app, services)
     _include_web_page(app)
     return app
+
+
+def freeze_startup_heap() -> None:
+    """Move everything alive once the app is built (modules, models, routes, compiled
+    statements: ~100,000 objects) out of the garbage collector's sight, as a server does just
+    before it starts serving.
+
+    Otherwise every full collection walks them all again, and a full collection comes every
+    few thousand requests: measured with ``bench/api.py``, that was 20 pauses of up to 50 ms in
+    ten seconds, the tail of every latency figure. Objects frozen here stay alive anyway; the
+    collector still frees cycles made later.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _mount_local_files(app: FastAPI, services: Services) -> None:

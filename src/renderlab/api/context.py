@@ -19,11 +19,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from renderlab.api.auth import Authenticator, AuthError, Principal, UserDirectory
-from renderlab.events import RenderFeed, RenderSnapshot
+from renderlab.events import RenderFeed
 from renderlab.limits import Limits
 from renderlab.models import Render
 from renderlab.pipeline.finish import sign_output
 from renderlab.services import Services
+from renderlab.store import RenderSnapshot
 
 T = TypeVar("T")
 

@@ -9,31 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from renderlab.db import Database
-from renderlab.events import RENDER_COLUMNS, RenderSnapshot
-from renderlab.ids import is_id
 from renderlab.models import Render
-from renderlab.store import NotFound
-
-_ONE_RENDER = select(*RENDER_COLUMNS).where(
-    Render.id == bindparam("render_id"), Render.user_id == bindparam("user_id")
-)
+from renderlab.store import NotFound, RenderSnapshot, find_snapshot
 
 
 def read_render(db: Database, user_id: str, render_id: str) -> RenderSnapshot:
-    """The user's render, as ``store.get_render`` finds it (another user's render is not found),
-    read with one Core statement on a bare connection: this is the API's hottest read, and the
-    ORM session around it would cost more than the query."""
-    if not is_id(render_id):
+    """The user's render, as ``store.get_render`` finds it (another user's render is not
+    found), on a bare connection rather than a session."""
+    with db.read_one() as connection:
+        render = find_snapshot(connection, render_id, user_id)
+    if render is None:
         raise NotFound("render not found")
-    with db.engine.connect() as connection:
-        row = connection.execute(_ONE_RENDER, {"render_id": render_id, "user_id": user_id}).first()
-    if row is None:
-        raise NotFound("render not found")
-    return RenderSnapshot(*row)
+    return render
 
 
 def latest_renders(

@@ -26,7 +26,7 @@ def serve(
     """Run the API + web page; with no broker configured also the embedded workers."""
     import uvicorn
 
-    from renderlab.api import create_app
+    from renderlab.api import create_app, freeze_startup_heap
 
     err = Console(stderr=True, highlight=False)
     settings = with_public_url(get_settings(), host, port)
@@ -57,6 +57,7 @@ def serve(
                 "who reaches this port can get a token for any name. Configure an identity "
                 "provider (RENDERLAB_JWKS_URL, RENDERLAB_JWT_ISSUER) before exposing it."
             )
+    freeze_startup_heap()
     uvicorn.run(
         application,
         host=host,

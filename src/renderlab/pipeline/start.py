@@ -4,6 +4,9 @@ Order matters: a missing generation is a 404 and a setting outside the caps a 42
 any quota is touched; only then is a slot consumed, in the same transaction that inserts the
 render, so a failed insert gives the slot back by rolling back. The job is handed to the
 workers only after the commit, so no worker can see a render that might still roll back.
+
+It is written as Core statements on one connection (``Database.write``): it runs on every
+``POST /v1/renders``, and the ORM's session and unit of work cost more than its five statements.
 """
 
 from __future__ import annotations
@@ -12,16 +15,23 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
 
+from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from renderlab import caps, store
 from renderlab.compositions import TextAnimationProps
-from renderlab.models import IdempotencyKey, Render
+from renderlab.models import IdempotencyKey
 from renderlab.quota import RENDER_QUOTA
 from renderlab.services import Services
+from renderlab.store import RenderSnapshot
+
+_KEY = (IdempotencyKey.user_id == bindparam("user_id")) & (IdempotencyKey.key == bindparam("key"))
+_FIND_KEY = select(
+    IdempotencyKey.request_hash, IdempotencyKey.render_id, IdempotencyKey.created_at
+).where(_KEY)
+_DROP_KEY = delete(IdempotencyKey).where(_KEY)
+_ADD_KEY = insert(IdempotencyKey)
 
 
 class QuotaExceeded(Exception):
@@ -71,13 +81,13 @@ def start_render(
     request: RenderRequest,
     *,
     idempotency_key: str | None = None,
-) -> tuple[Render, bool]:
+) -> tuple[RenderSnapshot, bool]:
     """Create a pending render and dispatch it. Returns ``(render, created)``; ``created`` is
     False when an Idempotency-Key replay returned an earlier render."""
     for _ in range(3):
         try:
-            with services.db.transaction() as session:
-                render, created = _start_in(session, services, user_id, request, idempotency_key)
+            with services.db.write() as connection:
+                render, created = _start_in(connection, services, user_id, request, idempotency_key)
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -89,33 +99,32 @@ def start_render(
 
 
 def _start_in(
-    session: Session,
+    connection: Connection,
     services: Services,
     user_id: str,
     request: RenderRequest,
     idempotency_key: str | None,
-) -> tuple[Render, bool]:
+) -> tuple[RenderSnapshot, bool]:
     limits = services.limits
     if idempotency_key is not None:
-        earlier = _replay(session, services, user_id, idempotency_key, request.fingerprint())
+        earlier = _replay(connection, services, user_id, idempotency_key, request.fingerprint())
         if earlier is not None:
             return earlier, False
-    generation = store.get_generation(session, user_id, request.generation_id)
-    props = TextAnimationProps(**generation.animation_props)
+    props = TextAnimationProps(**store.generation_props(connection, user_id, request.generation_id))
     size = caps.default_size(limits)
     width = request.width if request.width is not None else size.width
     height = request.height if request.height is not None else size.height
     caps.check_codec(request.codec)
     caps.check_duration(props.duration_in_frames, props.fps, limits)
     caps.check_size(width, height, limits)
-    result = services.quota.limit(session, RENDER_QUOTA, user_id)
+    result = services.quota.limit(connection, RENDER_QUOTA, user_id)
     if not result.ok:
         retry_after = math.ceil(result.retry_after or 0)
         raise QuotaExceeded(quota_message(services), retry_after, limits.renders_per_hour)
-    render = store.create_render(
-        session,
+    render = store.insert_render(
+        connection,
         user_id=user_id,
-        generation_id=generation.id,
+        generation_id=request.generation_id,
         width=width,
         height=height,
         fps=props.fps,
@@ -124,29 +133,32 @@ def _start_in(
         created_at=services.clock(),
     )
     if idempotency_key is not None:
-        session.add(
-            IdempotencyKey(
-                user_id=user_id,
-                key=idempotency_key,
-                request_hash=request.fingerprint(),
-                render_id=render.id,
-                created_at=services.clock(),
-            )
+        connection.execute(
+            _ADD_KEY,
+            {
+                "user_id": user_id,
+                "key": idempotency_key,
+                "request_hash": request.fingerprint(),
+                "render_id": render.id,
+                "created_at": services.clock(),
+            },
         )
-        session.flush()
     return render, True
 
 
 def _replay(
-    session: Session, services: Services, user_id: str, key: str, fingerprint: str
-) -> Render | None:
-    row: Any = session.get(IdempotencyKey, (user_id, key))
+    connection: Connection, services: Services, user_id: str, key: str, fingerprint: str
+) -> RenderSnapshot | None:
+    where = {"user_id": user_id, "key": key}
+    row = connection.execute(_FIND_KEY, where).first()
     if row is None:
         return None
     if services.clock() - row.created_at > services.limits.idempotency_ttl_ms:
-        session.delete(row)
-        session.flush()
+        connection.execute(_DROP_KEY, where)
         return None
     if row.request_hash != fingerprint:
         raise IdempotencyConflict("Idempotency-Key was already used with a different request.")
-    return store.get_render_internal(session, row.render_id)
+    render = store.find_snapshot(connection, row.render_id)
+    if render is None:  # the render was deleted: the key no longer stands for anything
+        connection.execute(_DROP_KEY, where)
+    return render

@@ -6,32 +6,46 @@ exist.
 """
 
 from renderlab.store.errors import InvalidUpdate, NotFound
-from renderlab.store.generations import create_generation, get_generation, list_generations
+from renderlab.store.generations import (
+    create_generation,
+    generation_props,
+    get_generation,
+    list_generations,
+)
 from renderlab.store.paging import Page
 from renderlab.store.renders import (
+    RENDER_COLUMNS,
+    RenderSnapshot,
     create_render,
     find_render_internal,
+    find_snapshot,
     get_render,
     get_render_by_generation,
     get_render_internal,
+    insert_render,
     list_renders_by_user,
     update_render,
 )
 from renderlab.store.users import get_or_create_user, get_user_by_token
 
 __all__ = [
+    "RENDER_COLUMNS",
     "InvalidUpdate",
     "NotFound",
     "Page",
+    "RenderSnapshot",
     "create_generation",
     "create_render",
     "find_render_internal",
+    "find_snapshot",
+    "generation_props",
     "get_generation",
     "get_or_create_user",
     "get_render",
     "get_render_by_generation",
     "get_render_internal",
     "get_user_by_token",
+    "insert_render",
     "list_generations",
     "list_renders_by_user",
     "update_render",

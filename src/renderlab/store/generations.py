@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from renderlab.compositions import TextAnimationProps
@@ -41,6 +41,24 @@ def get_generation(session: Session, user_id: str, generation_id: str) -> Genera
     if generation is None or generation.user_id != user_id:
         raise NotFound("generation not found")
     return generation
+
+
+_PROPS = select(Generation.animation_props).where(
+    Generation.id == bindparam("generation_id"), Generation.user_id == bindparam("user_id")
+)
+
+
+def generation_props(connection: Connection, user_id: str, generation_id: str) -> dict[str, Any]:
+    """The stored props of the user's generation, with one Core statement: starting a render
+    needs only them, and it is the hottest write path."""
+    if not is_id(generation_id):
+        raise NotFound("generation not found")
+    props = connection.execute(
+        _PROPS, {"generation_id": generation_id, "user_id": user_id}
+    ).scalar_one_or_none()
+    if props is None:
+        raise NotFound("generation not found")
+    return props
 
 
 def list_generations(

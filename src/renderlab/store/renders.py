@@ -6,13 +6,14 @@ redelivered Celery task) can move a finished render back or make progress go dow
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from renderlab.clock import now_ms
-from renderlab.ids import is_id
+from renderlab.ids import is_id, new_id
 from renderlab.models import TERMINAL_STATUSES, Render
 from renderlab.store.errors import InvalidUpdate, NotFound
 from renderlab.store.paging import Page, page_newest_first
@@ -47,8 +48,55 @@ UPDATABLE = frozenset(
 TERMINAL_UPDATABLE = frozenset({"output_url", "quota_refunded"})
 
 
-def create_render(
-    session: Session,
+@dataclass(frozen=True, slots=True)
+class RenderSnapshot:
+    """The user-visible columns of one render row at one moment (plus ``updated_at``)."""
+
+    id: str
+    user_id: str
+    generation_id: str
+    render_id: str | None
+    bucket_name: str | None
+    status: str
+    progress: int
+    output_url: str | None
+    output_size: int | None
+    error: str | None
+    created_at: int
+    completed_at: int | None
+    width: int
+    height: int
+    fps: int
+    codec: str
+    duration_in_frames: int
+    updated_at: int
+    output_key: str | None  # not shown; lets a read re-sign ``output_url``
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    def visible(self) -> tuple[Any, ...]:
+        """What a client can see: two snapshots that differ only in ``updated_at`` (a worker's
+        heartbeat, a lease renewal) are the same event."""
+        return tuple(getattr(self, name) for name in _VISIBLE)
+
+    @classmethod
+    def of(cls, render: Any) -> RenderSnapshot:
+        """From an ORM ``Render`` or any object/row with the same attribute names."""
+        return cls(**{name: getattr(render, name) for name in _FIELDS})
+
+
+_FIELDS = tuple(f.name for f in fields(RenderSnapshot))
+_VISIBLE = tuple(name for name in _FIELDS if name not in ("updated_at", "output_key"))
+RENDER_COLUMNS = [Render.__table__.c[name] for name in _FIELDS]
+_ONE_RENDER = select(*RENDER_COLUMNS).where(Render.id == bindparam("render_id"))
+_OWNED_RENDER = _ONE_RENDER.where(Render.user_id == bindparam("user_id"))
+_INSERT_RENDER = insert(Render)
+
+
+def insert_render(
+    connection: Connection,
     *,
     user_id: str,
     generation_id: str,
@@ -59,26 +107,60 @@ def create_render(
     codec: str = "h264",
     status: str = "pending",
     created_at: int | None = None,
-) -> Render:
+) -> RenderSnapshot:
+    """Insert a new render with one Core statement and return it as a snapshot.
+
+    This is the write behind every ``POST /v1/renders``: the ORM's unit of work around one
+    insert cost more than the insert, and the caller only needs the row's values back, which
+    are all known before the statement runs.
+    """
     if status not in ("pending", "rendering"):
         raise InvalidUpdate(f"a render starts pending or rendering, not {status}")
-    render = Render(
-        user_id=user_id,
-        generation_id=generation_id,
-        width=width,
-        height=height,
-        fps=fps,
-        codec=codec,
-        duration_in_frames=duration_in_frames,
-        status=status,
-        progress=0,
-        attempts=0,
-        quota_refunded=False,
-        created_at=created_at if created_at is not None else now_ms(),
-    )
-    session.add(render)
-    session.flush()
-    return render
+    now = now_ms()
+    row = {
+        "id": new_id(),
+        "user_id": user_id,
+        "generation_id": generation_id,
+        "render_id": None,
+        "bucket_name": None,
+        "status": status,
+        "progress": 0,
+        "output_url": None,
+        "output_size": None,
+        "error": None,
+        "created_at": created_at if created_at is not None else now,
+        "completed_at": None,
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "codec": codec,
+        "duration_in_frames": duration_in_frames,
+        "updated_at": now,
+        "output_key": None,
+    }
+    connection.execute(_INSERT_RENDER, {**row, "attempts": 0, "quota_refunded": False})
+    return RenderSnapshot(**row)
+
+
+def create_render(session: Session, **fields: Any) -> Render:
+    """:func:`insert_render` for ORM callers: the same row, returned as a ``Render``."""
+    snapshot = insert_render(session.connection(), **fields)
+    return get_render_internal(session, snapshot.id)
+
+
+def find_snapshot(
+    connection: Connection, render_id: str, user_id: str | None = None
+) -> RenderSnapshot | None:
+    """One render by id (only the user's, when ``user_id`` is given), read with one Core
+    statement: the API's hottest read, where an ORM session would cost more than the query."""
+    if not is_id(render_id):
+        return None
+    if user_id is None:
+        row = connection.execute(_ONE_RENDER, {"render_id": render_id}).first()
+    else:
+        row = connection.execute(_OWNED_RENDER, {"render_id": render_id, "user_id": user_id})
+        row = row.first()
+    return None if row is None else RenderSnapshot(*row)
 
 
 def get_render_internal(session: Session, render_id: str, *, lock: bool = False) -> Render:

@@ -1,14 +1,18 @@
-"""One module per resource; each exposes ``router(ctx) -> APIRouter``."""
+"""One module per resource; each exposes ``router(ctx) -> APIRouter``.
 
-from __future__ import annotations
+(No ``from __future__ import annotations`` here: FastAPI must read :func:`paging`'s parameter
+annotations as objects, and their bounds live in its closure, out of reach of a string.)
+"""
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel
 
 from renderlab.api.schemas import ErrorResponse
+from renderlab.limits import Limits
 
 _DESCRIPTIONS = {
     401: "Missing, expired or invalid bearer token.",
@@ -68,3 +72,22 @@ def json_response(
         media_type="application/json",
         headers=headers,
     )
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    limit: int
+    cursor: str | None
+
+
+def paging(limits: Limits) -> Any:
+    """The ``limit`` and ``cursor`` query parameters every list route takes, as one annotated
+    dependency type, bounded by the app's own page sizes."""
+
+    def page_query(
+        limit: Annotated[int, Query(ge=1, le=limits.page_size_max)] = limits.page_size_default,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    ) -> PageQuery:
+        return PageQuery(limit, cursor)
+
+    return Annotated[PageQuery, Depends(page_query)]

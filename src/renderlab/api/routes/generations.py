@@ -10,7 +10,7 @@ from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
 from renderlab.api.errors import ApiError, invalid
 from renderlab.api.queries import latest_renders
-from renderlab.api.routes import AUTHED, errors, json_response
+from renderlab.api.routes import AUTHED, PageQuery, errors, json_response, paging
 from renderlab.api.schemas import GenerationCreate, GenerationOut, GenerationPage, RenderOut
 from renderlab.compositions import TextAnimationProps
 
@@ -18,6 +18,7 @@ from renderlab.compositions import TextAnimationProps
 def router(ctx: ApiContext) -> APIRouter:
     limits = ctx.limits
     Me = Annotated[Principal, Depends(ctx.current_principal)]
+    Paging = paging(limits)
     api = APIRouter(prefix="/v1/generations", tags=["generations"])
 
     @api.post(
@@ -36,12 +37,8 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors(*AUTHED),
         summary="My generations, newest first",
     )
-    async def list_generations(
-        me: Me,
-        limit: Annotated[int, Query(ge=1, le=limits.page_size_max)] = limits.page_size_default,
-        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-    ) -> Response:
-        return await ctx.call(_list, ctx, me, limit, cursor)
+    async def list_generations(me: Me, page: Paging) -> Response:
+        return await ctx.call(_list, ctx, me, page)
 
     @api.get(
         "/{id}",
@@ -111,9 +108,9 @@ def _create(ctx: ApiContext, me: Principal, body: GenerationCreate) -> Response:
     return json_response(out, 201, {"Location": f"/v1/generations/{generation.id}"})
 
 
-def _list(ctx: ApiContext, me: Principal, limit: int, cursor: str | None) -> Response:
+def _list(ctx: ApiContext, me: Principal, query: PageQuery) -> Response:
     with ctx.services.db.session() as session:  # (rows expire when the read session ends)
-        page = store.list_generations(session, me.user_id, limit=limit, cursor=cursor)
+        page = store.list_generations(session, me.user_id, limit=query.limit, cursor=query.cursor)
         latest = latest_renders(session, me.user_id, [g.id for g in page.items])
         items = [
             GenerationOut.of(g, me.token_identifier, _render_or_none(ctx, latest.get(g.id), me))

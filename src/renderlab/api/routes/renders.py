@@ -12,10 +12,11 @@ from renderlab.api.context import ApiContext
 from renderlab.api.errors import ApiError
 from renderlab.api.queries import read_render
 from renderlab.api.ratelimit_headers import policy_header
-from renderlab.api.routes import AUTHED, POLICY_HEADER, errors, json_response
+from renderlab.api.routes import AUTHED, POLICY_HEADER, PageQuery, errors, json_response, paging
 from renderlab.api.schemas import DownloadURLOut, RenderCreate, RenderOut, RenderPage
-from renderlab.events import RenderSnapshot, Subscription
+from renderlab.events import Subscription
 from renderlab.pipeline.start import RenderRequest, start_render
+from renderlab.store import RenderSnapshot
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -41,6 +42,7 @@ def router(ctx: ApiContext) -> APIRouter:
     limits = ctx.limits
     db = ctx.services.db
     Me = Annotated[Principal, Depends(ctx.current_principal)]
+    Paging = paging(limits)
     api = APIRouter(prefix="/v1/renders", tags=["renders"])
 
     @api.post(
@@ -83,14 +85,13 @@ def router(ctx: ApiContext) -> APIRouter:
     )
     async def list_renders(
         me: Me,
+        page: Paging,
         generation_id: Annotated[
             str | None,
             Query(description="Only the newest render of this generation, as a one-item list."),
         ] = None,
-        limit: Annotated[int, Query(ge=1, le=limits.page_size_max)] = limits.page_size_default,
-        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     ) -> Response:
-        return await ctx.call(_list, ctx, me, generation_id, limit, cursor)
+        return await ctx.call(_list, ctx, me, generation_id, page)
 
     @api.get(
         "/{id}",
@@ -157,16 +158,16 @@ def _create(
     return json_response(_out(ctx, render, me), 202, headers)
 
 
-def _list(
-    ctx: ApiContext, me: Principal, generation_id: str | None, limit: int, cursor: str | None
-) -> Response:
+def _list(ctx: ApiContext, me: Principal, generation_id: str | None, query: PageQuery) -> Response:
     with ctx.services.db.session() as session:
         if generation_id is not None:
             newest = store.get_render_by_generation(session, me.user_id, generation_id)
             rows: list[Any] = [] if newest is None else [newest]
             next_cursor = None
         else:
-            page = store.list_renders_by_user(session, me.user_id, limit=limit, cursor=cursor)
+            page = store.list_renders_by_user(
+                session, me.user_id, limit=query.limit, cursor=query.cursor
+            )
             rows, next_cursor = list(page.items), page.next_cursor
         items = [_out(ctx, render, me) for render in rows]
     return json_response(RenderPage.model_construct(items=items, next_cursor=next_cursor))
