@@ -95,6 +95,12 @@ async def watch(stats: Stats, client: httpx.AsyncClient, render_id: str, timeout
         stats.errors.append(f"sse {render_id}: {type(exc).__name__}")
 
 
+async def backoff(response: httpx.Response, most: float) -> None:
+    """As a well-behaved client: after a 503, wait its ``Retry-After`` (at most ``most`` s)."""
+    if response.status_code == 503:
+        await asyncio.sleep(min(float(response.headers.get("Retry-After", most)), most))
+
+
 def quota_of(response: httpx.Response) -> int | None:
     match = re.search(r"q=(\d+)", response.headers.get("RateLimit-Policy", ""))
     return int(match.group(1)) if match else None
@@ -128,6 +134,7 @@ async def user(
                 json={"prompt": "load", "animation_props": props},
             )  # fmt: skip
             if gen.status_code != 201:
+                await backoff(gen, args.idle_pause)
                 continue
             body = {"generation_id": gen.json()["id"], "width": 320, "height": 180}
             render = await call(stats, client, "start_render", "POST", "/v1/renders", json=body)
@@ -142,6 +149,8 @@ async def user(
             elif render.status_code == 429:
                 stats.refused += 1
                 over_quota = True
+            else:
+                await backoff(render, args.idle_pause)
         await asyncio.gather(*watchers)
 
 
@@ -164,7 +173,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def report(stats: Stats, seconds: float, finals: dict[str, str]) -> bool:
+def report(stats: Stats, seconds: float, finals: dict[str, str], label: str = "RESULT") -> bool:
     total = sum(len(v) for k, v in stats.latencies.items() if k != "render_total")
     print(f"requests: {total} in {seconds:.1f} s = {total / seconds:.1f}/s")
     print(f"{'operation':<18}{'count':>7}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
@@ -196,7 +205,7 @@ def report(stats: Stats, seconds: float, finals: dict[str, str]) -> bool:
         and all(s in TERMINAL for s in finals.values())
         and (stats.quota is None or most <= stats.quota)
     )
-    print("RESULT:", "ok" if ok else "FAILED")
+    print(f"{label}:", "ok" if ok else "FAILED")
     return ok
 
 
@@ -237,16 +246,21 @@ async def run(base: str, args: argparse.Namespace) -> tuple[Stats, float]:
     return stats, time.monotonic() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="base URL of a running server")
-    parser.add_argument("--spawn", choices=["sqlite"], help="start renderlab serve itself")
-    parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=60)
+def add_user_arguments(parser: argparse.ArgumentParser, users: int, seconds: float) -> None:
+    """What every simulated user does (``user``): shared with ``bench/faults.py``."""
+    parser.add_argument("--users", type=int, default=users)
+    parser.add_argument("--seconds", type=float, default=seconds)
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--think", type=float, default=0.5, help="pause after a 202 (s)")
     parser.add_argument("--idle-pause", type=float, default=1.0, help="pause when over quota")
     parser.add_argument("--render-timeout", type=float, default=180)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="base URL of a running server")
+    parser.add_argument("--spawn", choices=["sqlite"], help="start renderlab serve itself")
+    add_user_arguments(parser, users=20, seconds=60)
     args = parser.parse_args()
     if bool(args.url) == bool(args.spawn):
         parser.error("give exactly one of --url and --spawn")

@@ -29,6 +29,19 @@ S3_TEST_CREDENTIALS = {
 }
 
 
+def create_bucket(endpoint: str, bucket: str) -> None:
+    """Make ``bucket`` on the test S3 server at ``endpoint`` (with the test credentials)."""
+    import boto3
+
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=S3_TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    ).create_bucket(Bucket=bucket)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

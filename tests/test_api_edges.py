@@ -117,11 +117,14 @@ def test_unexpected_errors_are_500_without_a_trace(
         }
     }
     assert "secret" not in response.text and "Traceback" not in response.text
+    assert response.headers["Connection"] == "close"  # the server drops it after a crash
     assert_secure(response)
     assert "secret internals" in caplog.text  # ... but the log has it
 
 
-def test_database_down_is_503_on_health_and_a_bare_500_elsewhere(tmp_path: Path) -> None:
+def test_database_down_is_503_with_retry_after_everywhere_and_no_internals(
+    tmp_path: Path,
+) -> None:
     db = Database("postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=1")
     services = Services(
         settings=Settings(data_dir=tmp_path / "data", database_url=db.url), limits=Limits(), db=db
@@ -131,9 +134,14 @@ def test_database_down_is_503_on_health_and_a_bare_500_elsewhere(tmp_path: Path)
     health = client.get("/healthz")
     assert health.status_code == 503
     assert health.json()["error"]["code"] == "unavailable"
+    assert health.headers["Retry-After"] == "5"
     response = client.get("/v1/renders", headers=bearer(app, "alice"))
-    assert response.status_code == 500
-    assert response.json()["error"]["code"] == "internal_error"
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json()["error"] == {
+        "code": "unavailable",
+        "message": "The database is not reachable. Please try again shortly.",
+    }
     assert "psycopg" not in response.text and "127.0.0.1" not in response.text
 
 

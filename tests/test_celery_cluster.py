@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
 from sqlalchemy import select, update
 
@@ -36,7 +35,7 @@ from tests.celery_helpers import (
 )
 from tests.factories import make_generation, make_user
 from tests.pipeline_helpers import ffprobe, full_row, non_decreasing, wait_for
-from tests.s3_server import S3_TEST_CREDENTIALS
+from tests.s3_server import S3_TEST_CREDENTIALS, create_bucket
 
 LIMITS = {
     "RENDERLAB_RENDER_TIMEOUT_MS": "30000",
@@ -69,13 +68,7 @@ def cluster(
     queue = unique_queue()
     logs = tmp_path_factory.mktemp("cluster")
     bucket = f"renderlab-{queue}"
-    boto3.client(
-        "s3",
-        endpoint_url=s3_server,
-        region_name="us-east-1",
-        aws_access_key_id=S3_TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=S3_TEST_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    ).create_bucket(Bucket=bucket)
+    create_bucket(s3_server, bucket)
     env = {
         **os.environ,
         **S3_TEST_CREDENTIALS,

@@ -143,3 +143,36 @@ def test_the_deployment_guide_names_every_environment_variable() -> None:
     names = [f"RENDERLAB_{field.upper()}" for field in fields]
     missing = [name for name in names if f"`{name}`" not in guide]
     assert not missing, f"docs/deploy.md does not mention {missing}"
+
+
+def test_a_started_dispatcher_never_holds_a_request_on_the_broker(tmp_path: Path) -> None:
+    """Started (as ``serve`` starts it), sends leave from the dispatcher's own thread: with the
+    broker away, creating renders answers at once instead of waiting out the connect timeout."""
+    settings = settings_for("redis://127.0.0.1:1/0", tmp_path)
+    limits = Limits()
+    dispatcher = CeleryDispatcher(make_celery(settings, limits), build_services(settings, limits))
+    dispatcher.start()
+    try:
+        started = time.monotonic()
+        for i in range(3):
+            dispatcher.dispatch(f"01HZZZZZZZZZZZZZZZZZZZZZZ{i}")
+        assert time.monotonic() - started < 0.2
+    finally:
+        dispatcher.stop(10)
+
+
+def test_a_started_dispatcher_delivers_from_its_own_thread(tmp_path: Path) -> None:
+    require_redis(REDIS_BROKER)
+    queue = unique_queue()
+    settings, limits = settings_for(REDIS_BROKER, tmp_path), Limits()
+    app = make_celery(settings, limits, queue=queue)
+    dispatcher = CeleryDispatcher(app, build_services(settings, limits))
+    try:
+        with app.connection_for_write() as connection:
+            app.amqp.queues[queue].bind(connection.default_channel).declare()
+        dispatcher.start()
+        dispatcher.dispatch("01HZZZZZZZZZZZZZZZZZZZZZZZ")
+        assert _drain(app, queue, 1) == [(START, ["01HZZZZZZZZZZZZZZZZZZZZZZZ"])]
+    finally:
+        dispatcher.stop(10)
+        purge_queue(REDIS_BROKER, queue)

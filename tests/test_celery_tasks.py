@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from celery import Celery
 from celery._state import _set_current_app, get_current_app
+from sqlalchemy.exc import OperationalError
 
 from renderlab.limits import Limits
 from renderlab.pipeline import chunked
@@ -128,6 +129,60 @@ def test_a_transient_storage_failure_is_retried_then_fails_with_a_refund(
     assert remaining_quota(broken_storage.svc, user) == LIMITS.renders_per_hour
     retries = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert len(retries) == LIMITS.celery_max_retries, "a transient failure is retried, a bit"
+
+
+def test_a_database_away_longer_than_the_quick_retries_is_waited_out(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL restart outlasts ``celery_max_retries`` quick retries. A chunk task that gave
+    up then dropped the chunk's only message, and the render sat until its timeout failed it
+    (``bench/faults.py --fault pg-restart``); database errors are retried for longer."""
+    _, render_id = local.start()
+    real = chunked.claim_chunk
+    calls = {"failed": 0}
+
+    def database_away(*args: object, **kwargs: object) -> object:
+        if calls["failed"] < LIMITS.celery_max_retries + 3:
+            calls["failed"] += 1
+            reason = Exception("the database system is shutting down")
+            raise OperationalError("SELECT", {}, reason)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(chunked, "claim_chunk", database_away)
+    local.run_queue()
+
+    assert calls["failed"] == LIMITS.celery_max_retries + 3
+    assert full_row(local.svc.db, render_id)["status"] == "complete"
+    assert tasks.retries_for(LIMITS, OSError()) == LIMITS.celery_max_retries
+
+
+def test_a_start_that_cannot_give_its_claim_back_plans_it_on_the_retry(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database went away between the claim and the plan, so the render could not be given
+    back either: it stayed claimed by a job nobody ran, until its timeout failed it (seen with
+    ``bench/faults.py --fault pg-restart``). The retry plans it for the same job instead."""
+    _, render_id = local.start()
+    real_plan, real_release = chunked.plan, tasks.release_lost
+    away = {"plan": 1, "release": 1}
+
+    def database_away(what: str, real: Callable[..., object]) -> Callable[..., object]:
+        def call(*args: object, **kwargs: object) -> object:
+            if away[what]:
+                away[what] -= 1
+                raise OperationalError("UPDATE", {}, Exception("terminating connection"))
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(chunked, "plan", database_away("plan", real_plan))
+    monkeypatch.setattr(tasks, "release_lost", database_away("release", real_release))
+    names = local.run_queue()
+
+    assert away == {"plan": 0, "release": 0}
+    row = full_row(local.svc.db, render_id)
+    assert (row["status"], row["attempts"]) == ("complete", 1), "planned by the first claim"
+    assert names.count(CHUNK) == 3 and names.count(JOIN) == 1
 
 
 def run_all_but_the_join(local: Local) -> tuple[str, str]:

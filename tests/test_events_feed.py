@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from renderlab import store
+from renderlab import events, store
 from renderlab.events import RenderFeed
 from renderlab.limits import Limits
 from renderlab.services import Services
@@ -106,3 +106,32 @@ def test_a_second_watcher_is_handed_the_latest_state(services: Services) -> None
         asyncio.run(scenario())
     finally:
         feed.stop()
+
+
+def test_a_change_just_before_a_database_outage_is_sent_when_it_comes_back(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polls fail while the database is away. If that lasts longer than the lookback, the
+    first poll after it must still read back to the last one that succeeded: a render that
+    ended just before the outage was otherwise never sent, and its stream waited forever
+    (``bench/faults.py --fault pg-restart``)."""
+    feed = RenderFeed(services.db, Limits(events_lookback_ms=1_000))
+    monkeypatch.setattr(feed, "start", lambda: None)  # ticks by hand, no thread
+    user = make_user(services.db)
+    render_id = make_render(services.db, user, make_generation(services.db, user))
+
+    async def scenario() -> None:
+        subscription = feed.subscribe(render_id)
+        feed.poll_once()
+        assert (await subscription.next(1.0)) is not None  # its state now: pending
+        with services.db.transaction() as session:
+            store.update_render(session, render_id, status="rendering", progress=40)
+        # The database goes away: the ticks of the next 3 s fail. Then one succeeds.
+        later = events.now_ms() + 3_000
+        monkeypatch.setattr(events, "now_ms", lambda: later)
+        feed.poll_once()
+        seen = await subscription.next(1.0)
+        assert seen is not None and (seen.status, seen.progress) == ("rendering", 40)
+        subscription.close()
+
+    asyncio.run(scenario())

@@ -11,7 +11,9 @@ thousand queries a tick, and a process with no watchers does not query at all.
 Each tick looks back ``events_lookback_ms`` rather than only since the previous tick: a row's
 ``updated_at`` is stamped before its transaction commits, so a slow commit (or a worker whose
 clock is a little behind) can make a change visible with a timestamp older than the previous
-tick. Rows seen again are recognised by their visible content and not sent twice.
+tick. Rows seen again are recognised by their visible content and not sent twice. After ticks
+that failed (the database away for longer than the lookback), the next one reads from the last
+tick that succeeded instead, or a render that ended just before the outage would never be sent.
 
 A subscription is a one-slot mailbox, not a queue: a slow client is only ever owed the newest
 state of its render, so memory per watcher is bounded and a terminal status is never stuck
@@ -97,6 +99,7 @@ class RenderFeed:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.ticks = 0  # polls that ran a query (for tests and benches)
+        self._last_ok_ms: int | None = None  # when the last tick that succeeded started
 
     # -- subscribers (event loop side) ------------------------------------------------------
 
@@ -165,19 +168,23 @@ class RenderFeed:
     def poll_once(self) -> int:
         """One tick: one query for every render changed within the lookback, fanned out to
         that render's subscribers. Returns how many subscriptions were offered a snapshot."""
+        started = now_ms()
         with self._lock:
             if not self._subscribers:
+                self._last_ok_ms = started  # nobody is owed anything from before now
                 return 0
             watched = (
                 list(self._subscribers) if len(self._subscribers) <= self._id_filter_max else None
             )
-        statement = select(*RENDER_COLUMNS).where(Render.updated_at >= now_ms() - self._lookback_ms)
+        since = min(started, self._last_ok_ms or started) - self._lookback_ms
+        statement = select(*RENDER_COLUMNS).where(Render.updated_at >= since)
         if watched is not None:
             # Few watched renders: ask only for them, so a busy server's other changes (hundreds
             # of new renders a second) are not read again on every tick of the look-back.
             statement = statement.where(Render.id.in_(watched))
         with self._db.session() as session:
             rows = session.execute(statement).all()
+        self._last_ok_ms = started
         self.ticks += 1
         offered = 0
         with self._lock:

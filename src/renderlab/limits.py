@@ -50,6 +50,9 @@ class Limits(BaseSettings):
     celery_hard_limit_grace_s: int = Field(15, ge=1)
     # Cluster mode: how long publishing to the broker waits for a connection.
     broker_connect_timeout_s: float = Field(5.0, gt=0)
+    # Start messages waiting for the broker in one API process; past that they are dropped and
+    # the reconciler sends them again (their renders stay pending, nothing is lost).
+    dispatch_queue_max: int = Field(1_000, ge=1)
     # How long an embedded render process may take to start and claim its render; the render
     # timeout counts from the claim, so a slow start (a cold process server) is not held
     # against the render.
@@ -84,6 +87,8 @@ class Limits(BaseSettings):
 
     # Threads the API runs database work on (api/context.py explains why so few).
     api_db_threads: int = Field(2, ge=1, le=64)
+    # ``Retry-After`` of a 503 while the database or the identity provider is away.
+    unavailable_retry_after_s: int = Field(5, ge=1)
 
     # How long ``serve`` lets open requests (live-progress streams) finish on shutdown.
     shutdown_grace_s: int = Field(5, ge=1)

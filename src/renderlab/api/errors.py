@@ -1,8 +1,10 @@
 """Every failure leaves the API as ``{"error": {"code", "message", ...}}`` and nothing else.
 
 Domain exceptions (store, caps, quota, idempotency, auth) are translated here, once, so routes
-stay straight-line code. Anything unforeseen becomes a 500 ``internal_error`` whose body says
-nothing about the code: the traceback goes to the log, never to the client.
+stay straight-line code. A database that cannot be reached, or whose disk is full, is a 503
+``unavailable`` with ``Retry-After``: the request did nothing and may be sent again. Anything
+unforeseen becomes a 500 ``internal_error`` whose body says nothing about the code: the
+traceback goes to the log, never to the client.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from renderlab import store
@@ -119,6 +122,8 @@ def install_error_handlers(app: FastAPI, limits: Limits) -> None:
             401, "unauthorized", exc.message, headers={"WWW-Authenticate": challenge}
         )
 
+    retry_later = {"Retry-After": str(limits.unavailable_retry_after_s)}
+
     @app.exception_handler(IdentityProviderUnavailable)
     async def _idp_down(_request: Request, exc: IdentityProviderUnavailable) -> JSONResponse:
         log.warning("identity provider unavailable: %s", exc)
@@ -126,8 +131,20 @@ def install_error_handlers(app: FastAPI, limits: Limits) -> None:
             503,
             "identity_provider_unavailable",
             "The identity provider's keys could not be fetched. Try again shortly.",
-            headers={"Retry-After": "5"},
+            headers=retry_later,
         )
+
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(_request: Request, exc: OperationalError) -> JSONResponse:
+        # Handled here rather than by the catch-all below, which answers from outside every
+        # middleware and then drops the connection: a client reusing it would get no answer.
+        log.warning("database unavailable: %s", exc.orig)
+        message = (
+            "The server's disk is full: nothing new can be stored. Please try again later."
+            if disk_full(exc)
+            else "The database is not reachable. Please try again shortly."
+        )
+        return error_response(503, "unavailable", message, headers=retry_later)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -202,8 +219,19 @@ def install_error_handlers(app: FastAPI, limits: Limits) -> None:
             500,
             "internal_error",
             "Something went wrong on our side. Please try again.",
-            headers=dict(SECURITY_HEADERS),
+            # The server closes the connection after this answer: say so, so that clients
+            # open a new one for their next request instead of writing into a closed socket.
+            headers={**dict(SECURITY_HEADERS), "Connection": "close"},
         )
+
+
+def disk_full(exc: OperationalError) -> bool:
+    """SQLite's SQLITE_FULL, or PostgreSQL's disk_full (SQLSTATE 53100)."""
+    orig = exc.orig
+    return (
+        getattr(orig, "sqlite_errorname", None) == "SQLITE_FULL"
+        or getattr(orig, "sqlstate", None) == "53100"
+    )
 
 
 def _sentence(text: str) -> str:

@@ -3,7 +3,8 @@
 Each task is idempotent: it first takes its piece of work by a compare-and-set in the database
 and does nothing if the piece is done or held by a live worker, so a redelivered or duplicate
 message costs one query. Only transient failures (storage, database, broker) are retried, a
-few times (``limits.celery_max_retries``); a composition that cannot render fails the render
+few times (``limits.celery_max_retries``), and a database that is away for as long as the
+render's timeout (see :func:`retries_for`); a composition that cannot render fails the render
 at once with the sentence :func:`~renderlab.pipeline.failures.classify` gives it.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import tempfile
 import uuid
@@ -22,6 +24,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError
 
 from renderlab import store
+from renderlab.limits import Limits
 from renderlab.pipeline import chunked
 from renderlab.pipeline.claim import renew_lease
 from renderlab.pipeline.failures import LostClaim, RenderTimedOut, classify
@@ -53,13 +56,22 @@ def services() -> Services:
 
 
 @shared_task(name=START, bind=True)
-def start_render(self: Task, render_id: str) -> None:
-    """Claim the render for a new job, plan its chunks and send one task per chunk."""
+def start_render(self: Task, render_id: str, job_id: str | None = None) -> None:
+    """Claim the render for a new job, plan its chunks and send one task per chunk.
+
+    ``job_id`` comes with a retry whose first run claimed the render but could neither plan it
+    nor give it back (the database away): the retry plans for that job instead of leaving the
+    render held by nobody until its timeout fails it."""
     svc = services()
-    job_id = uuid.uuid4().hex
+    resumed = job_id is not None
+    job_id = job_id or uuid.uuid4().hex
     owner = chunked.job_owner(job_id)
     try:
-        render = chunked.claim_job(svc, render_id, job_id)
+        if resumed:
+            with svc.db.transaction() as session:  # committed, so the row stays loaded
+                render = store.find_render_internal(session, render_id)
+        else:
+            render = chunked.claim_job(svc, render_id, job_id)
     except TRANSIENT as exc:  # still pending: a retry, or else the reconciler, sends it again
         _retry(self, svc, exc, f"start of render {render_id}")
         return
@@ -75,9 +87,14 @@ def start_render(self: Task, render_id: str) -> None:
     except LostClaim:
         return
     except TRANSIENT as exc:
-        # Give the render back (not counted as an attempt): the next claim plans it again.
-        release_lost(svc, render_id, owner=owner, count_attempt=False)
-        _retry(self, svc, exc, f"start of render {render_id}")
+        what = f"start of render {render_id}"
+        try:
+            # Give the render back (not counted as an attempt): the next claim plans it again.
+            release_lost(svc, render_id, owner=owner, count_attempt=False)
+        except TRANSIENT:  # the database is away: keep the claim, plan it on the retry
+            _retry(self, svc, exc, what, render_id=render_id, owner=owner, job_id=job_id)
+            return
+        _retry(self, svc, exc, what, job_id=None)
     except Exception as exc:
         _fail(svc, render_id, owner, exc)
 
@@ -109,8 +126,11 @@ def render_chunk(self: Task, render_id: str, owner: str, index: int) -> None:
         log.info("chunk %s/%d stopped: the render is no longer this job's", render_id, index)
         return
     except TRANSIENT as exc:
-        if self.request.retries < svc.limits.celery_max_retries:
-            chunked.release_chunk(svc, claim)
+        if self.request.retries < retries_for(svc.limits, exc):
+            # With the database away this fails too: then the chunk keeps its lease, which
+            # lapses, and the reconciler hands the chunk out again.
+            with contextlib.suppress(*TRANSIENT):
+                chunked.release_chunk(svc, claim)
         _retry(self, svc, exc, f"chunk {render_id}/{index}", render_id=render_id, owner=owner)
         return
     except Exception as exc:  # every other failure ends the render with a sentence
@@ -177,14 +197,20 @@ def _retry(
     *,
     render_id: str | None = None,
     owner: str | None = None,
+    **kwargs: str | None,
 ) -> None:
-    """Retry the task in ``limits.celery_retry_delay_s``; once retries are spent, fail the
-    render (when the task holds one) with the sentence for ``exc``."""
+    """Retry the task in ``limits.celery_retry_delay_s`` (with ``kwargs`` instead of its own, if
+    given); once retries are spent, fail the render (when the task holds one) with the sentence
+    for ``exc``."""
     limits = svc.limits
-    if task.request.retries < limits.celery_max_retries:
+    budget = retries_for(limits, exc)
+    if task.request.retries < budget:
         log.warning("%s: %s; retrying", what, exc)
         raise task.retry(
-            exc=exc, countdown=limits.celery_retry_delay_s, max_retries=limits.celery_max_retries
+            kwargs=kwargs or None,
+            exc=exc,
+            countdown=limits.celery_retry_delay_s,
+            max_retries=budget,
         ) from exc
     log.error("%s: %s; no retries left", what, exc)
     if render_id is not None and owner is not None:
@@ -192,6 +218,21 @@ def _retry(
             _fail(svc, render_id, owner, exc)
         except TRANSIENT:  # still away: the render's timeout ends it (the reconciler)
             log.error("could not record the failure of render %s", render_id, exc_info=True)
+
+
+def retries_for(limits: Limits, exc: BaseException) -> int:
+    """How many retries ``exc`` is worth: ``limits.celery_max_retries``, and for a database
+    error enough more to wait out the render's timeout.
+
+    A database restart or failover takes seconds. A chunk or join task that gives up sooner
+    drops the only message for its piece (it could not write anything, the database being
+    away), and its render then waits for its timeout and fails as "timed out", without a
+    refund: measured with ``bench/faults.py --fault pg-restart``. Retrying longer is harmless:
+    each retry is one claim that does nothing once the render has ended."""
+    if not isinstance(exc, OperationalError):
+        return limits.celery_max_retries
+    delay_s = max(limits.celery_retry_delay_s, 0.1)
+    return limits.celery_max_retries + math.ceil(limits.render_timeout_ms / 1000 / delay_s)
 
 
 def _fail(svc: Services, render_id: str, owner: str, exc: BaseException) -> None:

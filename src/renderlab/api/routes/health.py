@@ -24,7 +24,10 @@ def router(ctx: ApiContext) -> APIRouter:
             await ctx.call(_ping, db)
         except Exception as exc:
             log.warning("health check: database unreachable: %s", exc)
-            raise ApiError(503, "unavailable", "The database is not reachable.") from None
+            retry = {"Retry-After": str(ctx.limits.unavailable_retry_after_s)}
+            raise ApiError(
+                503, "unavailable", "The database is not reachable.", headers=retry
+            ) from None
         return HealthOut(status="ok", database="ok")
 
     return api
