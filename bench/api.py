@@ -11,12 +11,14 @@ separate process speaking HTTP/1.1 keep-alive over raw asyncio streams, cheap en
 steal the server's CPU on a two-core machine. Targets on 2 cores with SQLite: >= 300
 creations/s, >= 1,000 reads/s, p99 <= 50 ms.
 
-``--processes 2`` runs two servers on the port (SO_REUSEPORT) to show how the API scales past
-one core; ``renderlab serve`` runs one. "server CPU" is the servers' CPU time over the phase: a
-figure well under 100 % for one process means something else on the machine took the core, and
-the phase's numbers are low for that reason. "client CPU" is this load generator's: with the
-server near 100 % and the client near 100 % too, the two cores are full, and the latencies
-include the client's own queueing.
+``--processes 2`` runs two servers on the port (SO_REUSEPORT), as ``renderlab serve
+--processes 2`` does (uvicorn's workers on one socket), to use the second core; SQLite writers
+of both queue on the file lock beside the database (``db.WriterQueue``).
+
+"server CPU" is the servers' CPU time over the phase: a figure well under 100 % for one
+process means something else on the machine took the core, and the phase's numbers are low for
+that reason. "client CPU" is this load generator's: with the server near 100 % and the client
+near 100 % too, the two cores are full, and the latencies include the client's own queueing.
 """
 
 from __future__ import annotations

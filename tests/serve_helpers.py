@@ -55,15 +55,15 @@ class Server:
 
 
 @contextmanager
-def serve(data_dir: Path, **env: str) -> Iterator[Server]:
-    """``renderlab serve`` on a free loopback port, healthy when yielded; stopped with SIGINT
-    and killed if it has not exited 30 s later."""
+def serve(data_dir: Path, *args: str, **env: str) -> Iterator[Server]:
+    """``renderlab serve [args]`` on a free loopback port, healthy when yielded; stopped with
+    SIGINT and killed if it has not exited 30 s later."""
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
     environ = serve_env(data_dir, **env)
     process = subprocess.Popen(
-        renderlab("serve", "--port", str(port), "--no-access-log"),
+        renderlab("serve", "--port", str(port), "--no-access-log", *args),
         env=environ,
         cwd=ROOT,
         stderr=subprocess.PIPE,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -86,3 +87,57 @@ def test_serve_refuses_an_unmigrated_shared_database(tmp_path: Path) -> None:
         admin.dispose()
     assert result.returncode == 2
     assert "renderlab db upgrade" in result.stderr
+
+
+def test_serve_with_two_processes_shares_the_port_the_quota_and_the_renders(
+    tmp_path: Path,
+) -> None:
+    """``--processes 2``: two API processes answer on one port; 20 simultaneous starts by one
+    user, spread over both, let exactly the quota through (SQLite writers of both processes
+    queue on one lock); each accepted render completes, watched live from either process."""
+    with (
+        serve(tmp_path / "data", "--processes", "2", RENDERLAB_WORKERS="2") as server,
+        httpx.Client(base_url=server.base, timeout=30) as client,
+    ):
+        assert len(_api_processes(server.process.pid)) == 2
+        token = client.post("/v1/auth/token", json={"name": "alice"}).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        props = {**PROPS, "duration_in_frames": 30}
+        generation = client.post(
+            "/v1/generations", json={"animation_props": props}, headers=headers
+        )
+        assert generation.status_code == 201, generation.text
+        body = {"generation_id": generation.json()["id"], "width": 160, "height": 90}
+
+        def start(_: int) -> httpx.Response:
+            with httpx.Client(base_url=server.base, timeout=30) as own:  # a connection each
+                return own.post("/v1/renders", json=body, headers=headers)
+
+        with ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(start, range(20)))
+        codes = sorted(answer.status_code for answer in answers)
+        assert codes == [202] * 5 + [429] * 15, codes
+        for render in (answer.json() for answer in answers if answer.status_code == 202):
+            with client.stream(
+                "GET", f"/v1/renders/{render['id']}/events", headers=headers, timeout=90
+            ) as stream:
+                final = [m.data for m in sse_messages(stream) if m.event][-1]
+            assert final["status"] == "complete", final
+    assert server.process.returncode == 0, server.stderr
+    assert "2 API processes, 1 render worker(s) each" in server.stderr
+
+
+def _api_processes(parent: int) -> list[int]:
+    """The uvicorn worker processes of ``serve`` (its children running ``spawn_main``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if ppid == parent and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found

@@ -8,13 +8,16 @@ in WAL mode, never block or get blocked by the writer.
 
 SQLite has one writer, and a second ``BEGIN IMMEDIATE`` waits in SQLite's busy handler, which
 sleeps in growing steps (up to 100 ms) instead of waking when the lock frees: under concurrent
-requests that turns a 2 ms transaction into second-long tails. So the writers of one process
-also queue on a lock of their own, which wakes the next the moment the previous one commits;
-only writers of other processes (render workers) meet the busy handler, and rarely.
+requests that turns a 2 ms transaction into second-long tails. So writers queue on a lock of
+their own first (:class:`WriterQueue`), which wakes the next the moment the previous one
+commits: a thread lock within a process, and an ``flock`` on a file beside the database
+between processes (the API and its render workers, or several API processes).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -50,6 +53,39 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_IMMEDIATE) else "BEGIN")
 
 
+class WriterQueue:
+    """The SQLite writers' queue: a thread lock, then an exclusive ``flock`` on ``path``.
+
+    The kernel hands the file lock to the next waiting process as soon as it is released, and a
+    blocked thread holds no GIL while it waits. The file is opened lazily, once per process
+    (a forked child opens its own: a lock belongs to an open file description).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        try:
+            if self._fd is None or self._pid != os.getpid():
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._pid = os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+
 class Database:
     """One engine per process, with a read path and a serialised-write path."""
 
@@ -73,9 +109,15 @@ class Database:
         self._write_engine = self.engine.execution_options(**{_IMMEDIATE: True})
         self._single_reader = self.engine.execution_options(**{_NO_BEGIN: True})
         self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
-        self._write_lock: AbstractContextManager[object] = (
-            threading.Lock() if self.dialect == "sqlite" else nullcontext()
-        )
+        self._write_lock: AbstractContextManager[object] = nullcontext()
+        if self.dialect == "sqlite":
+            database = parsed.database
+            file_backed = bool(database) and database != ":memory:" and "mode=memory" not in url
+            self._write_lock = (
+                WriterQueue(Path(f"{Path(database).expanduser()}.writers"))
+                if file_backed
+                else threading.Lock()
+            )
 
     @property
     def is_sqlite(self) -> bool:

@@ -3,7 +3,14 @@
 On a laptop this is the whole product: the SQLite file is migrated here, storage is a folder in
 the data dir, and renders run in worker processes the app's lifespan starts and stops. With
 ``RENDERLAB_BROKER_URL`` set, renders go to Celery workers instead and only the API runs here.
+
+``--processes N`` runs N API processes on the port (uvicorn's workers), for the cores one
+Python process cannot use. Each builds its app from the environment (:func:`app_factory`), with
+``RENDERLAB_PUBLIC_URL`` fixed by this parent and, in embedded mode, ``RENDERLAB_WORKERS``
+split between them; SQLite writers of all of them queue on one file lock (``db.WriterQueue``).
 """
+
+import os
 
 import typer
 from rich.console import Console
@@ -22,6 +29,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on."),
     access_log: bool = typer.Option(True, help="Log one line per request."),
+    processes: int = typer.Option(
+        1, min=1, max=64, help="API processes sharing the port (render workers are split)."
+    ),
 ) -> None:
     """Run the API + web page; with no broker configured also the embedded workers."""
     import uvicorn
@@ -57,15 +67,37 @@ def serve(
                 "who reaches this port can get a token for any name. Configure an identity "
                 "provider (RENDERLAB_JWKS_URL, RENDERLAB_JWT_ISSUER) before exposing it."
             )
+    options = {
+        "host": host,
+        "port": port,
+        "access_log": access_log,
+        "log_level": "info",
+        "timeout_graceful_shutdown": limits.shutdown_grace_s,
+    }
+    if processes == 1:
+        freeze_startup_heap()
+        uvicorn.run(application, **options)
+        return
+    # Each process builds its own app from the environment. The one built above has done what
+    # must happen once (the secrets are in the data dir), so they do not race to create them.
+    del application, services
+    os.environ["RENDERLAB_PUBLIC_URL"] = settings.resolved_public_url()
+    if settings.is_embedded:
+        each = max(1, settings.workers // processes)
+        os.environ["RENDERLAB_WORKERS"] = str(each)
+        err.print(f"{processes} API processes, {each} render worker(s) each")
+    else:
+        err.print(f"{processes} API processes")
+    uvicorn.run(f"{__name__}:app_factory", factory=True, workers=processes, **options)
+
+
+def app_factory():  # type: ignore[no-untyped-def]
+    """One ``--processes`` process's app: what ``serve`` builds, from the environment."""
+    from renderlab.api import create_app, freeze_startup_heap
+
+    application = create_app(_build(get_settings()))
     freeze_startup_heap()
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        access_log=access_log,
-        log_level="info",
-        timeout_graceful_shutdown=limits.shutdown_grace_s,
-    )
+    return application
 
 
 def with_public_url(settings: Settings, host: str, port: int) -> Settings:
