@@ -187,6 +187,36 @@ def test_only_the_last_chunk_done_triggers_the_join(svc: Services) -> None:
     assert chunked.claim_chunk(svc, render_id, 0, owner=owner, worker="w9@h:9") is None
 
 
+QUIET_S = 0.6  # ``pending_redispatch_ms`` for the lost-message tests (wall-clock updated_at)
+
+
+def test_chunk_messages_a_broker_forgot_are_sent_again_once_per_interval(svc: Services) -> None:
+    svc.limits = Limits(**{**LIMITS, "pending_redispatch_ms": int(QUIET_S * 1000)})
+    _, render_id, owner, todo = planned(svc)
+    assert chunked.resend_lost_messages(svc).chunks == [], "just sent: not lost yet"
+    take(svc, render_id, owner, 0)  # one chunk under way: the others wait in the queue
+    time.sleep(QUIET_S + 0.1)
+    lost = chunked.resend_lost_messages(svc)
+    assert lost.chunks == [(render_id, owner, index) for index in todo[1:]]
+    assert lost.joins == []
+    assert chunked.resend_lost_messages(svc).chunks == [], "once per interval"
+
+
+def test_a_join_message_a_broker_forgot_is_sent_again(svc: Services) -> None:
+    svc.limits = Limits(**{**LIMITS, "pending_redispatch_ms": int(QUIET_S * 1000)})
+    _, render_id, owner, todo = planned(svc)
+    for claim in [take(svc, render_id, owner, index) for index in todo]:
+        chunked.finish_chunk(svc, claim, chunked.segment_key(render_id, claim.index))
+    assert chunked.resend_lost_messages(svc).joins == [], "the join was just sent"
+    time.sleep(QUIET_S + 0.1)
+    lost = chunked.resend_lost_messages(svc)
+    assert (lost.joins, lost.chunks) == ([(render_id, owner)], [])
+    assert chunked.resend_lost_messages(svc).joins == [], "once per interval"
+    fail_render(svc, render_id, "stop", refund=False)
+    time.sleep(QUIET_S + 0.1)
+    assert chunked.resend_lost_messages(svc).joins == [], "a finished render sends nothing"
+
+
 def test_two_chunks_finishing_at_once_send_exactly_one_join(svc: Services) -> None:
     _, render_id, owner, todo = planned(svc, frames=300)
     assert len(todo) == 2

@@ -14,6 +14,12 @@ progress; a chunk whose worker died lets its own, short lease lapse, and
 :func:`release_lost_chunks` hands it out again (up to ``limits.max_render_attempts`` claims).
 Progress is the sum of the chunks' frames, written upwards only: a chunk run again after its
 worker died keeps the frames its first run reported until the new run passes them.
+
+A message can also be lost with nobody holding anything: a broker restarted without
+persistence forgets the chunk and join messages it had queued. :func:`resend_lost_messages`
+finds the running renders where nothing has moved for ``limits.pending_redispatch_ms`` (chunks
+still pending, or every chunk done and no join under way) and sends those messages again;
+duplicates are harmless, since every claim is a compare-and-set.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from renderlab import store
+from renderlab.clock import now_ms
 from renderlab.models import Render, RenderChunk
 from renderlab.pipeline.claim import claim_render, owned_render
 from renderlab.pipeline.failures import WORKER_LOST, LostClaim
@@ -224,6 +231,48 @@ def release_lost_chunks(services: Services) -> list[tuple[str, str, int]]:
             if render.lease_owner is not None:
                 again.append((render_id, render.lease_owner, index))
     return again
+
+
+@dataclass
+class LostMessages:
+    """What :func:`resend_lost_messages` found to send again."""
+
+    chunks: list[tuple[str, str, int]]  # (render_id, job owner, index)
+    joins: list[tuple[str, str]]  # (render_id, job owner)
+
+
+def resend_lost_messages(services: Services) -> LostMessages:
+    """The chunk and join messages of running renders that look lost: a chunk ``pending`` and
+    untouched, or all chunks done with the render untouched (a running join renews it), for
+    ``limits.pending_redispatch_ms``. Each found is stamped, so it is sent again once per
+    interval, not once per reconciler pass. (``updated_at`` is wall-clock time.)"""
+    quiet_since = now_ms() - services.limits.pending_redispatch_ms
+    with services.db.session() as session:
+        running = session.execute(
+            select(Render.id)
+            .where(Render.status == "rendering", Render.updated_at < quiet_since)
+            .where(select(RenderChunk.index).where(RenderChunk.render_id == Render.id).exists())
+        ).scalars()
+        candidates = list(running)
+    found = LostMessages([], [])
+    for render_id in candidates:
+        with services.db.transaction() as session:
+            render = store.find_render_internal(session, render_id, lock=True)
+            if render is None or render.status != "rendering" or render.lease_owner is None:
+                continue
+            if render.updated_at >= quiet_since:
+                continue
+            chunks = _chunks(session, render_id, lock=True)
+            if chunks and all(chunk.status == "complete" for chunk in chunks):
+                if max(chunk.updated_at for chunk in chunks) < quiet_since:
+                    store.update_render(session, render_id)  # stamped: once per interval
+                    found.joins.append((render_id, render.lease_owner))
+                continue
+            for chunk in chunks:
+                if chunk.status == "pending" and chunk.updated_at < quiet_since:
+                    chunk.updated_at = now_ms()
+                    found.chunks.append((render_id, render.lease_owner, chunk.index))
+    return found
 
 
 def segments(services: Services, render_id: str) -> list[str] | None:

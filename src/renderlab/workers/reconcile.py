@@ -14,7 +14,9 @@ One pass:
   ``limits.pending_redispatch_ms`` (a lost message) are sent again;
 * :func:`renderlab.pipeline.chunked.release_lost_chunks`: chunks whose worker stopped
   renewing (killed, machine lost) are sent again, or fail their render after
-  ``limits.max_render_attempts`` claims.
+  ``limits.max_render_attempts`` claims;
+* :func:`renderlab.pipeline.chunked.resend_lost_messages`: chunk and join messages a broker
+  forgot (a restart without persistence) are sent again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from celery import Celery
 from renderlab.pipeline import chunked
 from renderlab.pipeline.recover import reconcile
 from renderlab.services import Services
-from renderlab.workers.celery_app import CHUNK, START, send
+from renderlab.workers.celery_app import CHUNK, JOIN, START, send
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,11 @@ def reconcile_once(app: Celery, services: Services) -> None:
     reconcile(services, lambda render_id: send(app, START, render_id))
     for render_id, owner, index in chunked.release_lost_chunks(services):
         send(app, CHUNK, render_id, owner, index)
+    lost = chunked.resend_lost_messages(services)
+    for render_id, owner, index in lost.chunks:
+        send(app, CHUNK, render_id, owner, index)
+    for render_id, owner in lost.joins:
+        send(app, JOIN, render_id, owner)
 
 
 class Reconciler:
