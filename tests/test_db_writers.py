@@ -4,6 +4,7 @@ previous one is done, whichever process it is in."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -70,3 +71,28 @@ def test_a_file_database_writes_through_the_queue_beside_it(tmp_path: Path) -> N
         connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
     assert (tmp_path / "renderlab.db.writers").exists()
     db.dispose()
+
+
+def test_a_forked_child_does_not_inherit_a_held_queue(tmp_path: Path) -> None:
+    """A Celery pool process is forked from a parent whose reconciler thread may be writing:
+    the child must not wait forever on a lock held by a thread it does not have."""
+    queue = WriterQueue(tmp_path / "x.writers")
+    with queue:  # held by this thread while the child is forked
+        pid = os.fork()
+        if pid == 0:  # the child: take the queue and leave, or hang (and be killed below)
+            try:
+                with queue:
+                    pass
+            finally:
+                os._exit(0)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError("the forked child waited on its parent's lock")
+    assert os.waitstatus_to_exitcode(status) == 0

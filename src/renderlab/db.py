@@ -16,9 +16,11 @@ between processes (the API and its render workers, or several API processes).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -57,22 +59,23 @@ class WriterQueue:
     """The SQLite writers' queue: a thread lock, then an exclusive ``flock`` on ``path``.
 
     The kernel hands the file lock to the next waiting process as soon as it is released, and a
-    blocked thread holds no GIL while it waits. The file is opened lazily, once per process
-    (a forked child opens its own: a lock belongs to an open file description).
+    blocked thread holds no GIL while it waits. The file is opened on first use in each
+    process; a forked child (a Celery pool process) starts with a fresh thread lock and its
+    own file, since what it inherited may be held by a thread that does not exist in it, and a
+    lock belongs to an open file description.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._thread_lock = threading.Lock()
         self._fd: int | None = None
-        self._pid = 0
+        _QUEUES.add(self)
 
     def __enter__(self) -> None:
         self._thread_lock.acquire()
         try:
-            if self._fd is None or self._pid != os.getpid():
+            if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-                self._pid = os.getpid()
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:
             self._thread_lock.release()
@@ -84,6 +87,24 @@ class WriterQueue:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
+
+    def _forget_parent(self) -> None:
+        self._thread_lock = threading.Lock()
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+_QUEUES: weakref.WeakSet[WriterQueue] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for queue in list(_QUEUES):
+        queue._forget_parent()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Database:
