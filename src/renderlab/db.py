@@ -17,7 +17,6 @@ between processes (the API and its render workers, or several API processes).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
 import weakref
@@ -29,6 +28,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
+
+try:
+    import fcntl
+except ImportError:  # Windows: writers of one process still queue; other processes use
+    fcntl = None  # type: ignore[assignment]  # SQLite's busy handler, as before
 
 _IMMEDIATE = "renderlab_immediate"
 _NO_BEGIN = "renderlab_no_begin"
@@ -73,6 +77,8 @@ class WriterQueue:
 
     def __enter__(self) -> None:
         self._thread_lock.acquire()
+        if fcntl is None:
+            return
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -83,7 +89,7 @@ class WriterQueue:
 
     def __exit__(self, *_exc: object) -> None:
         try:
-            if self._fd is not None:
+            if self._fd is not None and fcntl is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
@@ -104,7 +110,8 @@ def _after_fork_in_child() -> None:
         queue._forget_parent()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # no fork() on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Database:
