@@ -23,6 +23,7 @@ from renderlab.pipeline.failures import STORAGE_FAILED
 from renderlab.pipeline.recover import reconcile
 from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.services import Services
+from renderlab.storage import StorageError, StorageUnreachable
 from renderlab.workers import tasks
 from renderlab.workers.celery_app import CHUNK, JOIN, START, make_celery, send
 from renderlab.workers.dispatch import CeleryDispatcher
@@ -154,6 +155,17 @@ def test_a_database_away_longer_than_the_quick_retries_is_waited_out(
     assert calls["failed"] == LIMITS.celery_max_retries + 3
     assert full_row(local.svc.db, render_id)["status"] == "complete"
     assert tasks.retries_for(LIMITS, OSError()) == LIMITS.celery_max_retries
+
+
+def test_an_unreachable_store_is_retried_for_half_the_timeout_a_refusal_is_not() -> None:
+    """An S3 endpoint that does not answer may be back in seconds (``bench/faults.py --fault
+    s3-down`` failed 7 renders of 50 with two quick retries); a refusal (credentials, a full
+    disk) will not mend itself, and keeps the quick retries."""
+    delay = max(LIMITS.celery_retry_delay_s, 0.1)
+    unreachable = tasks.retries_for(LIMITS, StorageUnreachable("no answer"))
+    assert unreachable * delay >= LIMITS.render_timeout_ms / 2000
+    assert (unreachable - LIMITS.celery_max_retries) * delay < LIMITS.render_timeout_ms / 1000
+    assert tasks.retries_for(LIMITS, StorageError("refused")) == LIMITS.celery_max_retries
 
 
 def test_a_start_that_cannot_give_its_claim_back_plans_it_on_the_retry(

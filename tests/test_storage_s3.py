@@ -13,7 +13,14 @@ import boto3
 import httpx
 import pytest
 
-from renderlab.storage import InvalidKey, ObjectNotFound, Storage, StorageError, open_storage
+from renderlab.storage import (
+    InvalidKey,
+    ObjectNotFound,
+    Storage,
+    StorageError,
+    StorageUnreachable,
+    open_storage,
+)
 from renderlab.storage.s3 import S3Storage
 from tests.s3_server import free_port
 
@@ -190,7 +197,7 @@ def test_endpoint_down_fails_fast_with_storage_error(
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     storage = _open(endpoint, "s3://renders")
     started = time.monotonic()
-    with pytest.raises(StorageError, match="Could not reach the S3 endpoint"):
+    with pytest.raises(StorageUnreachable, match="Could not reach the S3 endpoint"):
         storage.check_writable()
     with pytest.raises(StorageError, match=endpoint):
         storage.put_file("a.mp4", video, "video/mp4")

@@ -15,6 +15,7 @@ from renderlab.storage.base import (
     SignedURL,
     Storage,
     StorageError,
+    StorageUnreachable,
     validate_key,
     validate_prefix,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "SignedURL",
     "Storage",
     "StorageError",
+    "StorageUnreachable",
     "open_storage",
     "validate_key",
     "validate_prefix",

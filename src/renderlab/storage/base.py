@@ -31,6 +31,11 @@ class ObjectNotFound(StorageError):
     """The key holds no object (never stored, or deleted)."""
 
 
+class StorageUnreachable(StorageError):
+    """The store did not answer at all (connection refused or timed out): unlike a refusal, it
+    may well work a few seconds later, so the cluster's tasks wait longer before giving up."""
+
+
 class InvalidKey(ValueError):
     """A key outside the allowed alphabet or shape; a programming error, never user input."""
 

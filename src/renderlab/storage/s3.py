@@ -28,6 +28,7 @@ from renderlab.storage.base import (
     ObjectNotFound,
     SignedURL,
     StorageError,
+    StorageUnreachable,
     validate_key,
     validate_prefix,
 )
@@ -135,7 +136,7 @@ class S3Storage:
                 "(or another boto3 credential source)."
             ) from exc
         except S3ConnectionError as exc:  # refused, unresolvable host, connect timeout
-            raise StorageError(
+            raise StorageUnreachable(
                 f"Could not reach the S3 endpoint {self.endpoint_url or '(AWS)'} to {action} "
                 f"{where}; check RENDERLAB_S3_ENDPOINT_URL and that the store is running."
             ) from exc
