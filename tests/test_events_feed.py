@@ -48,11 +48,13 @@ def test_many_watchers_cost_one_query_a_tick(services: Services, id_filter_max: 
         with services.db.transaction() as session:
             for render_id in renders:
                 store.update_render(session, render_id, status="rendering", progress=7)
-        got = await asyncio.gather(*(s.next(2.0) for s in subscriptions))
+        # (A loaded machine can deliver a first tick's "pending" after the drain above: each
+        # watcher must see the update within the deadline, whatever came before it.)
+        got = await asyncio.gather(*(_until(s, ("rendering", 7), 3.0) for s in subscriptions))
         counter.close()
         for subscription in subscriptions:
             subscription.close()
-        assert all(s is not None and (s.status, s.progress) == ("rendering", 7) for s in got)
+        assert all(got), f"{got.count(False)} of {len(got)} watchers missed the update"
         return idle_queries, idle_ticks, feed.subscriber_count
 
     try:
@@ -63,6 +65,17 @@ def test_many_watchers_cost_one_query_a_tick(services: Services, id_filter_max: 
     # One query per tick for 100 watchers (SQLite may add a BEGIN per read; nothing per watcher).
     assert idle_queries <= 2 * idle_ticks + 2
     assert left == 0
+
+
+async def _until(subscription: Any, state: tuple[str, int], timeout: float) -> bool:
+    """True once ``subscription`` offers ``(status, progress) == state`` within ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (left := deadline - loop.time()) > 0:
+        snapshot = await subscription.next(left)
+        if snapshot is not None and (snapshot.status, snapshot.progress) == state:
+            return True
+    return False
 
 
 def test_no_queries_while_nobody_watches(services: Services) -> None:
