@@ -48,6 +48,12 @@ _HEADERS: dict[int, dict[str, Any]] = {
         },
         **QUOTA_HEADERS,
     },
+    503: {
+        "Retry-After": {
+            "description": "Seconds before trying again.",
+            "schema": {"type": "integer"},
+        }
+    },
 }
 
 
