@@ -3,9 +3,10 @@
 Each task is idempotent: it first takes its piece of work by a compare-and-set in the database
 and does nothing if the piece is done or held by a live worker, so a redelivered or duplicate
 message costs one query. Only transient failures (storage, database, broker) are retried, a
-few times (``limits.celery_max_retries``), and a database that is away for as long as the
-render's timeout (see :func:`retries_for`); a composition that cannot render fails the render
-at once with the sentence :func:`~renderlab.pipeline.failures.classify` gives it.
+few times (``limits.celery_max_retries``), a database that is away for as long as the
+render's timeout and an S3 endpoint that does not answer for half of it (:func:`retries_for`);
+a composition that cannot render fails the render at once with the sentence
+:func:`~renderlab.pipeline.failures.classify` gives it.
 """
 
 from __future__ import annotations
