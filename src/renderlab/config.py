@@ -11,6 +11,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     cors_origins: list[str] = Field(default_factory=list)
     storage_secret: str | None = None
+    # Operations (docs/operations.md): ``GET /metrics`` on or off, and the log line format.
+    metrics: bool = True
+    log_format: Literal["text", "json"] = "text"
 
     @property
     def data_path(self) -> Path:

@@ -7,6 +7,7 @@ environment (``RENDERLAB_*`` variables) and passed down.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 from pydantic import Field, model_validator
@@ -95,6 +96,11 @@ class Limits(BaseSettings):
 
     # Still previews are immutable per (generation, frame, size): let browsers keep them.
     still_cache_max_age_s: int = Field(3600, ge=0)
+    # Still previews are free of quota but not of CPU: a token bucket per user, and a bound on
+    # stills drawn at once in one API process (api/stills_guard.py), so one user's flood
+    # neither slows everyone else down nor grows the process by a frame buffer per request.
+    stills_per_minute: int = Field(60, ge=1, le=1_000_000)
+    stills_at_once: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
 
     @model_validator(mode="after")
     def _consistent(self) -> Limits:

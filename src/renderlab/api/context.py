@@ -18,6 +18,7 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from renderlab import logs
 from renderlab.api.auth import Authenticator, AuthError, Principal, UserDirectory
 from renderlab.events import RenderFeed
 from renderlab.limits import Limits
@@ -52,7 +53,8 @@ class ApiContext:
         through the 40-thread pool to ~1,100/s through one thread.
         """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+        work = logs.carry(functools.partial(fn, *args))  # its log lines keep the request id
+        return await loop.run_in_executor(self.executor, work)
 
     @property
     def limits(self) -> Limits:
@@ -85,4 +87,5 @@ class ApiContext:
         user_id = self.users.cached(identity.token_identifier)
         if user_id is None:
             user_id = await self.call(self.users.resolve, identity)
+        logs.set_context(user_id=user_id)
         return Principal(user_id=user_id, token_identifier=identity.token_identifier)

@@ -11,10 +11,11 @@ split between them; SQLite writers of all of them queue on one file lock (``db.W
 """
 
 import os
+from typing import Any
 
 import typer
-from rich.console import Console
 
+from renderlab import logs, metrics_dir
 from renderlab.cli.app import app
 from renderlab.config import Settings, get_settings
 from renderlab.db import upgrade
@@ -38,8 +39,8 @@ def serve(
 
     from renderlab.api import create_app, freeze_startup_heap
 
-    err = Console(stderr=True, highlight=False)
     settings = with_public_url(get_settings(), host, port)
+    err = prepare_process_tree(settings, port)
     limits = get_limits()
     database_url = settings.resolved_database_url()
     if database_url.startswith("sqlite"):
@@ -72,6 +73,7 @@ def serve(
         "port": port,
         "access_log": access_log,
         "log_level": "info",
+        **({"log_config": None} if settings.log_format == "json" else {}),  # ours, not uvicorn's
         "timeout_graceful_shutdown": limits.shutdown_grace_s,
     }
     if processes == 1:
@@ -95,9 +97,20 @@ def app_factory():  # type: ignore[no-untyped-def]
     """One ``--processes`` process's app: what ``serve`` builds, from the environment."""
     from renderlab.api import create_app, freeze_startup_heap
 
+    logs.configure(get_settings().log_format)  # a fresh (spawned) process: before it logs
     application = create_app(_build(get_settings()))
     freeze_startup_heap()
     return application
+
+
+def prepare_process_tree(settings: Settings, port: int) -> Any:
+    """What must be in place before the first process is started from this one: the log
+    format, and a clean metrics directory every API and render process records into (both
+    reach children through the environment). Returns the console for messages to people."""
+    logs.configure(settings.log_format)
+    os.environ["RENDERLAB_LOG_FORMAT"] = settings.log_format
+    metrics_dir.use_directory(settings.data_path / "metrics" / f"serve-{port}", clean=True)
+    return logs.stderr_console()
 
 
 def with_public_url(settings: Settings, host: str, port: int) -> Settings:

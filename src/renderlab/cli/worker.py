@@ -7,7 +7,9 @@ and workers.
 
 from __future__ import annotations
 
+import logging
 import socket
+from pathlib import Path
 
 import typer
 
@@ -32,6 +34,10 @@ def worker(
         help="Broker queue to consume and send to (one per deployment sharing a broker).",
     ),
     loglevel: str = typer.Option("INFO", "--loglevel", "-l", help="Log level."),
+    metrics_port: int = typer.Option(
+        0, min=0, max=65535, help="Serve Prometheus metrics of this worker on this port (0: off)."
+    ),
+    metrics_host: str = typer.Option("127.0.0.1", help="Interface of the metrics port."),
 ) -> None:
     """Run a Celery worker: renders chunks, joins them, and reconciles stuck work."""
     settings = get_settings()
@@ -56,22 +62,27 @@ def worker(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     reconciler = Reconciler(celery, services)
+    hostname = name or f"renderlab@{socket.gethostname()}"
+    setup_worker_observability(settings.log_format, settings.data_path, hostname, loglevel)
 
     @signals.worker_ready.connect(weak=False)
     def _start_reconciler(**_: object) -> None:
         reconciler.start()  # in the main process, after the render processes were forked
+        if metrics_port:
+            serve_metrics(metrics_host, metrics_port)
 
     @signals.worker_shutdown.connect(weak=False)
     def _stop_reconciler(**_: object) -> None:
         reconciler.stop()
 
     argv = [
+        *(["--quiet"] if settings.log_format == "json" else []),  # no banner: JSON lines only
         "worker",
         f"--loglevel={loglevel}",
         "--queues",
         queue,
         "--hostname",
-        name or f"renderlab@{socket.gethostname()}",
+        hostname,
         # Nothing here uses worker-to-worker gossip, clock sync or events: skip their traffic.
         "--without-gossip",
         "--without-mingle",
@@ -80,3 +91,34 @@ def worker(
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
     celery.worker_main(argv)
+
+
+def setup_worker_observability(log_format: str, data_path: Path, hostname: str, level: str) -> None:
+    """Logs in our format (Celery is told not to set up its own) and a fresh metrics directory
+    for this worker's processes, before Celery forks its pool."""
+    from celery import signals
+
+    from renderlab import logs, metrics_dir
+
+    fmt = "json" if log_format == "json" else "text"
+    logs.configure(fmt, logging.getLevelName(level.upper()))
+
+    @signals.setup_logging.connect(weak=False)
+    def _our_logging(**_: object) -> None:
+        logs.configure(fmt, logging.getLevelName(level.upper()))
+
+    safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in hostname)
+    metrics_dir.use_directory(data_path / "metrics" / f"worker-{safe}", clean=True)
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """This worker's counters (all its pool processes) on ``http://host:port/metrics``."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from renderlab import metrics_dir
+
+    directory = metrics_dir.current_directory()
+    assert directory is not None
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics_dir.CompactingCollector(directory))
+    start_http_server(port, addr=host, registry=registry)

@@ -9,10 +9,10 @@ from process start-up), and exits. Everything it knows arrives as picklable argu
 from __future__ import annotations
 
 import contextlib
-import logging
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from renderlab import logs
 from renderlab.config import Settings
 from renderlab.limits import Limits
 from renderlab.models import Render
@@ -40,11 +40,7 @@ def main(
     workdir: str,
     conn: Connection,
 ) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO,
-            format="%(asctime)s renderlab render worker %(process)d %(levelname)s: %(message)s",
-        )
+    logs.configure(settings.log_format)
     services = build_services(settings, limits)
 
     def claimed(render: Render) -> None:

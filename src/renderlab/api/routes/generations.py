@@ -12,6 +12,7 @@ from renderlab.api.errors import ApiError, invalid
 from renderlab.api.queries import latest_renders
 from renderlab.api.routes import AUTHED, PageQuery, errors, json_response, paging
 from renderlab.api.schemas import GenerationCreate, GenerationOut, GenerationPage, RenderOut
+from renderlab.api.stills_guard import still_slot
 from renderlab.compositions import TextAnimationProps
 
 
@@ -54,7 +55,7 @@ def router(ctx: ApiContext) -> APIRouter:
         response_class=Response,
         responses={
             200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-            **errors(*AUTHED, 404),
+            **errors(*AUTHED, 404, 429),
         },
         summary="One frame as PNG, rendered on demand (costs no quota)",
     )
@@ -86,7 +87,8 @@ def router(ctx: ApiContext) -> APIRouter:
             ) from None
         render_still = _renderer()
         # Drawing a frame takes tens of milliseconds: Starlette's larger pool, not the DB's.
-        png = await run_in_threadpool(render_still, props, frame, width, height)
+        async with still_slot(ctx, me.user_id):
+            png = await run_in_threadpool(render_still, props, frame, width, height)
         return Response(
             png,
             media_type="image/png",

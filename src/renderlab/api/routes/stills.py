@@ -18,6 +18,7 @@ from renderlab.api.context import ApiContext
 from renderlab.api.errors import invalid
 from renderlab.api.routes import AUTHED, errors
 from renderlab.api.schemas import RequestBody
+from renderlab.api.stills_guard import still_slot
 from renderlab.compositions import TextAnimationProps
 
 
@@ -38,7 +39,7 @@ def router(ctx: ApiContext) -> APIRouter:
         response_class=Response,
         responses={
             200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-            **errors(*AUTHED, 413),
+            **errors(*AUTHED, 413, 429),
         },
         summary="One frame of unsaved props as PNG (a preview: stores nothing, costs no quota)",
     )
@@ -57,7 +58,8 @@ def router(ctx: ApiContext) -> APIRouter:
             )
         from renderlab.render import render_still  # the renderer loads on first use
 
-        png = await run_in_threadpool(render_still, props, body.frame, width, height)
+        async with still_slot(ctx, me.user_id):
+            png = await run_in_threadpool(render_still, props, body.frame, width, height)
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     return api

@@ -1,0 +1,132 @@
+"""What operators see of each request: its id, its metrics, and no caching of secrets.
+
+Pure ASGI middleware like the rest of :mod:`renderlab.api.middleware` (Server-Sent Events
+must flow unbuffered):
+
+* :class:`RequestIdMiddleware` gives every response an ``X-Request-ID``: the client's when it
+  is a sane value (1-128 characters of ``A-Z a-z 0-9 . _ : - + / = @``), else a new one, and
+  binds it to the request's log lines (:func:`renderlab.logs.bind`).
+* :class:`HttpMetricsMiddleware` counts each request by route *template*
+  (``/v1/renders/{id}``, ``unmatched`` for a path no route knows) with its latency.
+* :class:`NoStoreMiddleware` sends ``Cache-Control: no-store`` on every ``/v1`` JSON or event
+  stream response that does not say otherwise (or only says ``no-cache``): render objects and
+  download-URL answers carry signed URLs, the sign-in answer a token, and a shared cache must
+  never keep one. Responses with their own policy (still PNGs) keep it. This is the one place
+  that rule lives.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from renderlab import logs, metrics
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SANE_ID = re.compile(rb"[A-Za-z0-9._:\-+/=@]{1,128}")
+UNMATCHED = "unmatched"
+
+
+def request_id_of(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` if it is sane, else a new random one."""
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER and _SANE_ID.fullmatch(value):
+            return value.decode("ascii")
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
+        raw = request_id.encode("ascii")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0] != REQUEST_ID_HEADER]
+                message["headers"] = [*headers, (REQUEST_ID_HEADER, raw)]
+            await send(message)
+
+        # Set for the rest of the request's task, not reset on the way out: the error handler
+        # of last resort runs outside every middleware and still logs with it.
+        logs.set_context(request_id=request_id)
+        await self.app(scope, receive, send_with_id)
+
+
+class HttpMetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.http_request(route_template(scope), scope["method"], status, elapsed)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (Starlette leaves the route in the scope)."""
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED
+
+
+class NoStoreMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = no_store(list(message.get("headers", [])))
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
+
+
+def no_store(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``Cache-Control: no-store`` if the body is JSON or an event stream
+    and the response set no cache policy stronger than ``no-cache``."""
+    content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+    if not content_type.startswith((b"application/json", b"text/event-stream")):
+        return headers
+    policies = [v for n, v in headers if n.lower() == b"cache-control"]
+    if policies and any(v.strip().lower() != b"no-cache" for v in policies):
+        return headers
+    kept = [(n, v) for n, v in headers if n.lower() != b"cache-control"]
+    return [*kept, (b"cache-control", b"no-store")]
+
+
+def install_observability(app: FastAPI, *, http_metrics: bool) -> None:
+    """After :func:`~renderlab.api.middleware.install_middleware`, so these run outside it:
+    the request id is on every response (413s, CORS refusals) and the latency counts them."""
+    app.add_middleware(NoStoreMiddleware)
+    if http_metrics:
+        app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
