@@ -52,6 +52,8 @@ class Server:
     process: subprocess.Popen[str]
     stderr: str = ""
     """What serve wrote, once it has stopped (the pipe is read only then)."""
+    stdout: str = ""
+    """The same for its standard output."""
 
 
 @contextmanager
@@ -66,6 +68,7 @@ def serve(data_dir: Path, *args: str, **env: str) -> Iterator[Server]:
         renderlab("serve", "--port", str(port), "--no-access-log", *args),
         env=environ,
         cwd=ROOT,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -76,11 +79,12 @@ def serve(data_dir: Path, *args: str, **env: str) -> Iterator[Server]:
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            _, stderr = process.communicate(timeout=30)
+            stdout, stderr = process.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-            _, stderr = process.communicate()
+            stdout, stderr = process.communicate()
         server.stderr = stderr or ""
+        server.stdout = stdout or ""
 
 
 def _wait_healthy(server: Server) -> None:

@@ -94,18 +94,19 @@ def worker(
 
 
 def setup_worker_observability(log_format: str, data_path: Path, hostname: str, level: str) -> None:
-    """Logs in our format (Celery is told not to set up its own) and a fresh metrics directory
-    for this worker's processes, before Celery forks its pool."""
+    """A fresh metrics directory for this worker's processes, before Celery forks its pool;
+    in JSON mode our log format everywhere (Celery is told not to set up its own). Text mode
+    keeps Celery's own log lines."""
     from celery import signals
 
     from renderlab import logs, metrics_dir
 
-    fmt = "json" if log_format == "json" else "text"
-    logs.configure(fmt, logging.getLevelName(level.upper()))
+    if log_format == "json":
+        logs.configure("json", logging.getLevelName(level.upper()))
 
-    @signals.setup_logging.connect(weak=False)
-    def _our_logging(**_: object) -> None:
-        logs.configure(fmt, logging.getLevelName(level.upper()))
+        @signals.setup_logging.connect(weak=False)
+        def _our_logging(**_: object) -> None:
+            logs.configure("json", logging.getLevelName(level.upper()))
 
     safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in hostname)
     metrics_dir.use_directory(data_path / "metrics" / f"worker-{safe}", clean=True)

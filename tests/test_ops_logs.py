@@ -1,0 +1,82 @@
+"""``RENDERLAB_LOG_FORMAT=json``: every line a real ``renderlab serve`` writes (its own, uvicorn's
+access and error logs, the embedded render processes') is one JSON object with ``ts``,
+``level``, ``msg``, and the request's ``X-Request-ID`` is on that request's lines."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.factories import PROPS
+from tests.serve_helpers import serve
+
+
+def test_json_logs_every_line_of_serve_and_its_render_workers(tmp_path: Path) -> None:
+    with (
+        serve(
+            tmp_path / "data", "--access-log", RENDERLAB_LOG_FORMAT="json", RENDERLAB_WORKERS="1"
+        ) as server,
+        httpx.Client(base_url=server.base, timeout=30) as client,
+    ):
+        token = client.post("/v1/auth/token", json={"name": "alice"}).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        generation = client.post(
+            "/v1/generations",
+            json={"animation_props": {**PROPS, "duration_in_frames": 30}},
+            headers={**headers, "X-Request-ID": "gen-req-1"},
+        )
+        assert generation.headers["x-request-id"] == "gen-req-1"
+        started = client.post(
+            "/v1/renders",
+            json={"generation_id": generation.json()["id"], "width": 160, "height": 90},
+            headers={**headers, "X-Request-ID": "render-req-42"},
+        )
+        assert started.status_code == 202, started.text
+        assert started.headers["x-request-id"] == "render-req-42"
+        _wait_complete(client, started.json()["id"], headers)
+        missing = client.get("/v1/renders/nope", headers={**headers, "X-Request-ID": "a b"})
+        assert missing.status_code == 404
+        assert missing.headers["x-request-id"] not in ("a b", "")  # not sane: a new one
+    assert server.process.returncode == 0, server.stderr
+    records = [_parse(line) for line in (server.stderr + server.stdout).splitlines()]
+    assert len(records) > 5
+    for record in records:
+        assert {"ts", "level", "msg"} <= record.keys(), record
+    on_render_request = [r for r in records if r.get("request_id") == "render-req-42"]
+    assert any("POST /v1/renders" in r["msg"] for r in on_render_request), records
+    assert any(r.get("request_id") == "gen-req-1" for r in records)
+    assert any("renderlab on http://127.0.0.1" in r["msg"] for r in records)  # serve's own
+    # The access lines of authenticated requests also say who asked.
+    assert all(r.get("user_id") for r in on_render_request)
+
+
+def test_text_logs_stay_the_default_and_readable(tmp_path: Path) -> None:
+    with serve(tmp_path / "data", RENDERLAB_WORKERS="1") as server:
+        answer = httpx.get(f"{server.base}/healthz", headers={"X-Request-ID": "x" * 129})
+        assert len(answer.headers["x-request-id"]) == 32  # too long: replaced
+    assert f"renderlab on http://127.0.0.1:{server.port}/" in server.stderr
+    assert not any(line.startswith("{") for line in server.stderr.splitlines())
+
+
+def _parse(line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        raise AssertionError(f"not a JSON line: {line!r}") from None
+    assert isinstance(record, dict), line
+    return record
+
+
+def _wait_complete(client: httpx.Client, render_id: str, headers: dict[str, str]) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        render = client.get(f"/v1/renders/{render_id}", headers=headers).json()
+        if render["status"] in ("complete", "failed", "cancelled"):
+            assert render["status"] == "complete", render
+            return
+        time.sleep(0.1)
+    raise AssertionError("the render did not finish within 90 s")
