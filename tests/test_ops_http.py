@@ -5,12 +5,14 @@ signed URL, while responses with a policy of their own keep it."""
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 
 from renderlab import store
 from renderlab.api.observe import no_store
 from renderlab.services import Services
 from tests.api_helpers import Api, attach_local_storage, make_api
 from tests.factories import PROPS
+from tests.metrics_helpers import value
 
 
 @pytest.mark.parametrize(
@@ -86,3 +88,21 @@ def test_no_store_keeps_a_stronger_policy_and_leaves_other_bodies_alone() -> Non
     assert no_store(private) == private
     png = [(b"content-type", b"image/png")]
     assert no_store(png) == png
+
+
+def test_a_crash_still_answers_with_its_request_id_and_is_counted(services: Services) -> None:
+    app = make_api(services)
+
+    def explode() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/v1/explode", explode)
+    client = TestClient(app, raise_server_exceptions=False)
+    before = client.get("/metrics").text
+    crashed = client.get("/v1/explode", headers={"X-Request-ID": "crash-1"})
+    assert crashed.status_code == 500
+    assert crashed.headers["x-request-id"] == "crash-1"
+    labels = {"route": "/v1/explode", "method": "GET", "status": "500"}
+    after = client.get("/metrics").text
+    was = value(before, "renderlab_http_requests_total", **labels)
+    assert value(after, "renderlab_http_requests_total", **labels) == was + 1

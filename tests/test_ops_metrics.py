@@ -13,27 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from renderlab.api import create_app
 from renderlab.metrics_dir import CompactingCollector
 from renderlab.services import Services
 from tests.api_helpers import Api
 from tests.factories import make_generation, make_render, make_user
+from tests.metrics_helpers import value
 from tests.serve_helpers import serve
-
-
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample of an exposition, by name and labels."""
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return found
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    return samples(text).get((name, frozenset(labels.items())), 0.0)
 
 
 def test_metrics_count_requests_by_route_template_and_read_the_queue(services: Services) -> None:

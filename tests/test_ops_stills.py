@@ -18,7 +18,7 @@ from renderlab.services import Services
 from tests.api_helpers import Api, bearer, live_server
 from tests.conftest import FakeClock
 from tests.factories import PROPS
-from tests.test_ops_metrics import value
+from tests.metrics_helpers import value
 
 SMALL_STILL = {"animation_props": {**PROPS, "duration_in_frames": 30}, "width": 160, "height": 90}
 

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from renderlab import store
+from renderlab import logs, store
 from renderlab.api.auth import AuthError, IdentityProviderUnavailable
 from renderlab.api.middleware import SECURITY_HEADERS
 from renderlab.api.ratelimit_headers import quota_headers
@@ -221,8 +221,14 @@ def install_error_handlers(app: FastAPI, limits: Limits) -> None:
             "Something went wrong on our side. Please try again.",
             # The server closes the connection after this answer: say so, so that clients
             # open a new one for their next request instead of writing into a closed socket.
-            headers={**dict(SECURITY_HEADERS), "Connection": "close"},
+            headers={**dict(SECURITY_HEADERS), "Connection": "close", **_request_id()},
         )
+
+
+def _request_id() -> dict[str, str]:
+    """This answer is sent from outside every middleware: give it the request's id here."""
+    request_id = logs.current("request_id")
+    return {"X-Request-ID": request_id} if request_id else {}
 
 
 def disk_full(exc: OperationalError) -> bool:
