@@ -119,7 +119,15 @@ def _formatter(fmt: Format) -> logging.Formatter:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ]
     else:
-        render = [structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0, timestamp_key="ts")]
+        # Plain tracebacks: rich's pretty ones print every frame's locals (secrets, tokens)
+        # and take long enough to format to matter in a render process on its deadline.
+        console = structlog.dev.ConsoleRenderer(
+            colors=False,
+            pad_event_to=0,
+            timestamp_key="ts",
+            exception_formatter=structlog.dev.plain_traceback,
+        )
+        render = [console]
     return ProcessorFormatter(
         foreign_pre_chain=pre_chain,
         processors=[ProcessorFormatter.remove_processors_meta, *render],
