@@ -15,10 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from renderlab.api import create_app
+from renderlab.limits import Limits
 from renderlab.metrics_dir import CompactingCollector
 from renderlab.services import Services
 from tests.api_helpers import Api
-from tests.factories import make_generation, make_render, make_user
+from tests.factories import PROPS, make_generation, make_render, make_user
 from tests.metrics_helpers import value
 from tests.serve_helpers import serve
 
@@ -111,3 +112,18 @@ def test_counts_of_finished_processes_are_kept_and_their_files_compacted(tmp_pat
     assert count("renderlab_renders_finished_total") == 6
     assert count("renderlab_render_duration_seconds_count") == 6
     assert count("renderlab_render_queue_wait_seconds_sum") == pytest.approx(6 * 0.2)
+
+
+def test_quota_refusals_are_counted(services: Services) -> None:
+    one_an_hour = Services(
+        settings=services.settings, limits=Limits(renders_per_hour=1), db=services.db
+    )
+    api = Api(create_app(one_an_hour), "alice")
+    generation = api.post("/v1/generations", json={"animation_props": PROPS}).json()
+    body = {"generation_id": generation["id"], "width": 320, "height": 180}
+    before = api.client.get("/metrics").text
+    codes = [api.post("/v1/renders", json=body).status_code for _ in range(3)]
+    assert codes == [202, 429, 429]
+    after = api.client.get("/metrics").text
+    was = value(before, "renderlab_quota_refusals_total", reason="rate_limited")
+    assert value(after, "renderlab_quota_refusals_total", reason="rate_limited") == was + 2

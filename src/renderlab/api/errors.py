@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from renderlab import logs, store
+from renderlab import logs, metrics, store
 from renderlab.api.auth import AuthError, IdentityProviderUnavailable
 from renderlab.api.middleware import SECURITY_HEADERS
 from renderlab.api.ratelimit_headers import quota_headers
@@ -175,6 +175,7 @@ def install_error_handlers(app: FastAPI, limits: Limits) -> None:
 
     @app.exception_handler(QuotaExceeded)
     async def _quota(_request: Request, exc: QuotaExceeded) -> JSONResponse:
+        metrics.quota_refused("rate_limited")
         retry_after_s = max(1, math.ceil(exc.retry_after_ms / 1000))
         headers = {
             "Retry-After": str(retry_after_s),
