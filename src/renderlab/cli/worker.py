@@ -75,8 +75,14 @@ def worker(
     def _stop_reconciler(**_: object) -> None:
         reconciler.stop()
 
+    celery.worker_main(celery_argv(settings.log_format, loglevel, queue, hostname, concurrency))
+
+
+def celery_argv(
+    log_format: str, loglevel: str, queue: str, hostname: str, concurrency: int
+) -> list[str]:
     argv = [
-        *(["--quiet"] if settings.log_format == "json" else []),  # no banner: JSON lines only
+        *(["--quiet"] if log_format == "json" else []),  # no banner: JSON lines only
         "worker",
         f"--loglevel={loglevel}",
         "--queues",
@@ -90,7 +96,7 @@ def worker(
     ]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
-    celery.worker_main(argv)
+    return argv
 
 
 def setup_worker_observability(log_format: str, data_path: Path, hostname: str, level: str) -> None:
