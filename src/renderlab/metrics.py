@@ -155,9 +155,21 @@ def http_request(route: str, method: str, status: int, duration_s: float) -> Non
     """``route`` is the template (``/v1/renders/{id}``), never the raw path: raw paths would
     make one series per render id."""
     method = method if method in HTTP_METHODS else "other"
-    m = _metrics()
-    m.http_requests.labels(route=route, method=method, status=str(status)).inc()
-    m.http_duration.labels(route=route, method=method).observe(duration_s)
+    key = (route, method, status)
+    series = _http_series.get(key)
+    if series is None:  # ``labels()`` costs more than the rest of this: once per series
+        m = _metrics()
+        series = (
+            m.http_requests.labels(route, method, str(status)),
+            m.http_duration.labels(route, method),
+        )
+        _http_series[key] = series
+    series[0].inc()
+    series[1].observe(duration_s)
+
+
+_http_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+"""Children by (route template, method, status): a bounded set, as the labels are."""
 
 
 # -- the scrape --------------------------------------------------------------------------------
