@@ -50,6 +50,8 @@ def test_json_logs_every_line_of_serve_and_its_render_workers(tmp_path: Path) ->
     assert any("POST /v1/renders" in r["msg"] for r in on_render_request), records
     assert any(r.get("request_id") == "gen-req-1" for r in records)
     assert any("renderlab on http://127.0.0.1" in r["msg"] for r in records)  # serve's own
+    from_render_process = [r for r in records if r["pid"] != server.process.pid]
+    assert any(r["logger"] == "renderlab.pipeline.run" for r in from_render_process), records
     # The access lines of authenticated requests also say who asked.
     assert all(r.get("user_id") for r in on_render_request)
 
