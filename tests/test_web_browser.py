@@ -269,7 +269,7 @@ def render_and_watch(page: Page, text: str, tmp_path: Path) -> None:
     seen = [int(value.rstrip("%")) for value in page.evaluate("window.seen")]
     assert seen and seen == sorted(seen) and seen[-1] == 100, seen
 
-    link = page.get_by_role("link", name="Download WebM")
+    link = page.get_by_role("link", name="Download WebM", exact=True)
     expect(link).not_to_have_attribute("aria-disabled", "true")
     with page.expect_download() as info:
         link.click()
@@ -310,8 +310,9 @@ def refusal_clears_the_panel(page: Page) -> None:
 def preview_stays_in_view(page: Page, tmp_path: Path, shot: str | None) -> None:
     """Editing a field low in the form keeps the preview on screen; every control is a
     44 px tap target; nothing scrolls sideways."""
+    page.evaluate("window.scrollTo(0, 0)")
     field = page.get_by_label("Font size (px)")
-    field.scroll_into_view_if_needed()
+    field.scroll_into_view_if_needed()  # on a phone: scrolls the form under the preview
     field.focus()
     assert in_viewport(page, "#preview-frame")
     assert in_viewport(page, "#font_size")
@@ -438,13 +439,13 @@ def test_form_speaks_plainly_and_keeps_what_was_typed(server: Server, browser: B
     sign_in(page, server.base, "form")
     preview_src(page)
 
-    colour = page.get_by_label("Text colour")
+    colour = page.get_by_label("Text colour", exact=True)
     with page.expect_request(lambda r: r.url.endswith("/v1/stills")) as still:
         colour.fill("orange")
     assert still.value.post_data_json["animation_props"]["color"] == "#FFA500"
     expect(page.locator("#color-hint")).to_have_text("Sent as #FFA500")
 
-    neighbour = page.get_by_label("Font", exact=True)
+    neighbour = page.get_by_label("Duration (seconds)")  # the same row
     before = neighbour.bounding_box()
     colour.fill("not a colour")
     error = page.locator("#color-error")
@@ -452,11 +453,11 @@ def test_form_speaks_plainly_and_keeps_what_was_typed(server: Server, browser: B
     expect(colour).to_have_attribute("aria-invalid", "true")
     expect(colour).to_have_accessible_description(re.compile("Type a colour like"))
     expect(page.locator("#form-error")).to_be_hidden()  # no second red box
+    assert neighbour.bounding_box() == before  # a message does not stretch its neighbour
     page.get_by_label("Text", exact=True).fill("")
     text_error = page.locator("#text-error")
     expect(text_error).to_have_text("Type the text to animate (spaces alone draw nothing).")
     assert "animation_props" not in page.locator("#props-form").inner_text()
-    assert neighbour.bounding_box() == before  # messages do not stretch other fields
     colour.fill("#00FF88")
     expect(error).to_be_hidden()  # cleared at once, while the other field keeps its message
     expect(text_error).to_be_visible()
@@ -464,12 +465,13 @@ def test_form_speaks_plainly_and_keeps_what_was_typed(server: Server, browser: B
     expect(text_error).to_be_hidden()
 
     expect(page.locator("#font-list option[value='Roboto']")).to_have_count(1)
-    neighbour.fill("Comic Sans")
+    font = page.get_by_label("Font", exact=True)
+    font.fill("Comic Sans")
     warning = page.locator("#font_family-warning")
     expect(warning).to_have_text(
         "“Comic Sans” is not installed on this server: the video will use Inter."
     )
-    neighbour.fill("Roboto")
+    font.fill("Roboto")
     expect(warning).to_be_hidden()
 
     with page.expect_request(lambda r: r.url.endswith("/v1/stills")) as still:

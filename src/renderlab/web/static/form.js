@@ -65,9 +65,13 @@ export class PropsForm {
   }
 
   edited(event) {
-    const id = event?.target?.id;
-    if (id) this.clearError(ERROR_OWNERS[id] ?? id);
-    this.formError.hidden = true; // a sentence about the old values would go stale
+    // Only a new value clears a message: the "change" that follows on blur must not move the
+    // layout under the pointer of a click that is on its way (e.g. on Render).
+    const id = event.type === "input" ? event.target.id : null;
+    if (id) {
+      this.clearError(ERROR_OWNERS[id] ?? id);
+      this.formError.hidden = true; // a sentence about the old values would go stale
+    }
     this.updateHints();
     this.onChange();
   }

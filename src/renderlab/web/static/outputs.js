@@ -47,14 +47,15 @@ export function fileName(text, render) {
   return `${slug || "animation"}-${render.width}x${render.height}.${CODECS[codecOf(render)].ext}`;
 }
 
-/** A fresh signed URL for downloading (attachment) or playing (inline). */
-export function signedUrl(renderId, disposition) {
-  return postJSON(`/v1/renders/${encodeURIComponent(renderId)}/download-url`, { disposition });
+/** A fresh signed URL for downloading (attachment, saved as `filename`) or playing (inline). */
+export function signedUrl(renderId, disposition, filename) {
+  const body = filename ? { disposition, filename } : { disposition };
+  return postJSON(`/v1/renders/${encodeURIComponent(renderId)}/download-url`, body);
 }
 
 /** Download the render's file now, through an <a download> with a fresh URL. */
 export async function downloadNow(render, name) {
-  const { url } = await signedUrl(render.id, "attachment");
+  const { url } = await signedUrl(render.id, "attachment", name);
   const link = document.createElement("a");
   link.href = url;
   link.download = name;

@@ -184,7 +184,7 @@ export class RenderPanel {
   }
 
   async refreshUrl(renderId) {
-    const signed = await signedUrl(renderId, "attachment");
+    const signed = await signedUrl(renderId, "attachment", this.fileName);
     if (this.render?.id === renderId) this.setUrl(signed);
   }
 
