@@ -190,10 +190,10 @@ def sign_in(page: Page, base: str, name: str) -> None:
     expect(page.locator("#quota-text")).to_have_text(f"{QUOTA} of {QUOTA} renders left this hour")
 
 
-def screenshot(page: Page, tmp_path: Path, name: str) -> None:
+def screenshot(page: Page, tmp_path: Path, name: str, full_page: bool = False) -> None:
     """Kept in tmp_path, and in RENDERLAB_SCREENSHOT_DIR when set (docs/web.md's pictures)."""
     shot = tmp_path / name
-    page.screenshot(path=str(shot))
+    page.screenshot(path=str(shot), full_page=full_page)
     if os.environ.get("RENDERLAB_SCREENSHOT_DIR"):
         target = Path(os.environ["RENDERLAB_SCREENSHOT_DIR"])
         target.mkdir(parents=True, exist_ok=True)
@@ -215,7 +215,7 @@ def type_a_portrait_webm(page: Page, text: str) -> None:
     prompt.fill("An intro card for my cooking channel")
     text_box.fill(text)
     page.get_by_label("Style").select_option("slide-up")
-    page.get_by_label("Format").select_option(label=f"9:16 portrait (1080 {X} 1920)")
+    page.get_by_label("Format").select_option(label=f"9:16 (1080 {X} 1920)")
     frame = page.locator("#preview-frame")
     page.wait_for_function(
         "() => { const b = document.getElementById('preview-frame').getBoundingClientRect();"
@@ -339,8 +339,7 @@ def cancel_a_long_render(page: Page, tmp_path: Path, shot: str | None) -> str:
     )
     expect(page.locator("#progress-eta")).to_have_text(re.compile(r"^about \d+ (s|min) left$"))
     if shot:
-        page.evaluate("window.scrollTo(0, 0)")
-        screenshot(page, tmp_path, shot)
+        screenshot(page, tmp_path, shot, full_page=True)
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#progress-title")).to_have_text("Cancelled")
     row = render_rows(page, text.strip()[:40]).first
