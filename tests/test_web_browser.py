@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -178,6 +178,22 @@ def browser() -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[Callable[[list[ConsoleEntry], tuple[int, int]], Page]]:
+    """Opens pages at a viewport (see :func:`open_page`); their contexts close after the test,
+    so live streams and players of one test do not load the next one."""
+    opened: list[Page] = []
+
+    def make(console: list[ConsoleEntry], viewport: tuple[int, int]) -> Page:
+        page = open_page(browser, console, *viewport)
+        opened.append(page)
+        return page
+
+    yield make
+    for page in opened:
+        page.context.close()
 
 
 def sign_in(page: Page, base: str, name: str) -> None:
@@ -408,10 +424,10 @@ def delete_an_animation(page: Page, text: str) -> None:
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_journey_type_pick_render_download_cancel_delete_run_out(
-    server: Server, browser: Browser, tmp_path: Path, viewport: tuple[int, int]
+    server: Server, new_page: Callable[..., Page], tmp_path: Path, viewport: tuple[int, int]
 ) -> None:
     console: list[ConsoleEntry] = []
-    page = open_page(browser, console, *viewport)
+    page = new_page(console, viewport)
     name = "desktop" if viewport == DESKTOP else "phone"
     sign_in(page, server.base, f"journey-{name}")
     text = f"Hello from the {name}"
@@ -429,12 +445,14 @@ def test_journey_type_pick_render_download_cancel_delete_run_out(
     assert unexpected(console, EXPECTED) == []
 
 
-def test_form_speaks_plainly_and_keeps_what_was_typed(server: Server, browser: Browser) -> None:
+def test_form_speaks_plainly_and_keeps_what_was_typed(
+    server: Server, new_page: Callable[..., Page]
+) -> None:
     """Colour names sent as hex; one friendly message per field, cleared when fixed, not
     stretching its neighbour; the font picker lists the server's families and warns of a
     fallback; seconds sent as frames; the colour kept through Transparent and a reload."""
     console: list[ConsoleEntry] = []
-    page = open_page(browser, console, *DESKTOP)
+    page = new_page(console, DESKTOP)
     sign_in(page, server.base, "form")
     preview_src(page)
 

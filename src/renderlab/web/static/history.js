@@ -6,7 +6,7 @@
 // the oldest generation shown: a render is never older than its generation, so older pages
 // cannot hold a render of a generation on screen.
 
-import { getJSON, request } from "./api.js";
+import { ApiError, getJSON, request } from "./api.js";
 import { confirmDelete } from "./confirm.js";
 import { ago, bytes } from "./format.js";
 import { CODECS, actionError, codecOf, downloadNow, fileName, statusKind, statusLabel } from "./outputs.js";
@@ -41,6 +41,8 @@ export class History {
     this.status = $("history-status");
     this.more = $("history-more");
     this.loading = false;
+    this.again = false;
+    this.renderPage = RENDER_PAGE;
     this.clear();
     this.more.addEventListener("click", () => this.load({ append: true }));
     $("history-refresh").addEventListener("click", () => this.load());
@@ -57,7 +59,10 @@ export class History {
   }
 
   async load({ append = false } = {}) {
-    if (this.loading) return;
+    if (this.loading) {
+      this.again ||= !append; // a render started meanwhile: load once more when this ends
+      return;
+    }
     this.loading = true;
     this.status.textContent = "Loading…";
     try {
@@ -78,15 +83,27 @@ export class History {
       if (error.name !== "AbortError") this.status.textContent = `Could not load your animations: ${error.message}`;
     } finally {
       this.loading = false;
+      if (this.again) {
+        this.again = false;
+        this.load();
+      }
     }
   }
 
   /** Page through my renders until one is older than `since` (ms) or none are left. */
   async fetchRenders(since) {
     while (this.renderCursor !== null && !(this.oldestRender !== null && this.oldestRender < since)) {
-      const params = new URLSearchParams({ limit: String(RENDER_PAGE) });
+      const params = new URLSearchParams(this.renderPage ? { limit: String(this.renderPage) } : {});
       if (this.renderCursor) params.set("cursor", this.renderCursor);
-      const page = await getJSON(`/v1/renders?${params}`);
+      let page;
+      try {
+        page = await getJSON(`/v1/renders?${params}`);
+      } catch (error) {
+        // A server whose page size cap is below ours: use its default page size instead.
+        if (!(error instanceof ApiError && error.status === 422) || this.renderPage === null) throw error;
+        this.renderPage = null;
+        continue;
+      }
       for (const render of page.items) {
         const group = this.renders.get(render.generation_id) ?? [];
         if (!group.some((r) => r.id === render.id)) group.push(render);
