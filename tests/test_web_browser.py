@@ -507,3 +507,37 @@ def test_form_speaks_plainly_and_keeps_what_was_typed(
     expect(page.get_by_label("Font", exact=True)).to_have_value("Roboto")
     preview_src(page)
     assert unexpected(console, EXPECTED) == []
+
+
+@pytest.mark.parametrize(("width", "height"), [(360, 740), (1440, 900)])
+def test_layout_fits_and_render_button_is_keyboard_reachable(
+    server: Server, new_page: Callable[..., Page], width: int, height: int
+) -> None:
+    console: list[ConsoleEntry] = []
+    page = new_page(console, (width, height))
+    sign_in(page, server.base, f"layout-{width}")
+    preview_src(page)
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert small_tap_targets(page) == []
+    button = page.get_by_role("button", name="Render video")
+    box = button.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+    editor = page.locator(".editor").bounding_box()
+    stage = page.locator(".stage").bounding_box()
+    assert editor is not None and stage is not None
+    side_by_side = abs(editor["y"] - stage["y"]) < 1 and editor["x"] < stage["x"]
+    assert side_by_side == (width >= 960)
+    if width < 960:
+        assert stage["y"] < editor["y"]  # the preview first on a phone
+
+    page.locator(".skip-link").focus()  # the page's first stop
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "render-button":
+            break
+    else:
+        pytest.fail("Tab never reached the Render video button")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    assert unexpected(console, []) == []
