@@ -300,6 +300,7 @@ def render_and_watch(page: Page, text: str, tmp_path: Path) -> None:
     expect(row).to_contain_text("Ready")
     expect(row).to_contain_text(f"WebM · 360 {X} 640")
     poster = row.get_by_role("img", name=re.compile("Poster of"))
+    poster.scroll_into_view_if_needed()  # posters load lazily, as a person scrolls to them
     expect(poster).to_have_js_property("complete", True)
     assert poster.evaluate("i => i.naturalWidth * 16 == i.naturalHeight * 9 && i.naturalWidth > 0")
 
