@@ -250,8 +250,13 @@ def type_a_portrait_webm(page: Page, text: str) -> None:
     size.select_option("small")
     expect(size.locator("option:checked")).to_have_text(f"Small (360 {X} 640)")
     preview_src(page)
-    box = page.locator("#preview-image").evaluate("i => [i.naturalWidth, i.naturalHeight]")
-    assert box[1] * 1080 == box[0] * 1920, box  # the still has the format's shape
+    page.wait_for_function(  # the new still, drawn at the format's shape, replaces the 16:9 one
+        "() => { const i = document.getElementById('preview-image');"
+        " return i.complete && i.naturalWidth > 0"
+        " && i.naturalHeight * 1080 === i.naturalWidth * 1920"
+        " && !document.getElementById('preview-frame').classList.contains('stale'); }"
+    )
+    expect(page.locator("#format-error")).to_be_hidden()
 
 
 def render_and_watch(page: Page, text: str, tmp_path: Path) -> None:
