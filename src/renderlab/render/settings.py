@@ -31,7 +31,11 @@ def validate_duration(props: TextAnimationProps, limits: Limits | None = None) -
 
 def validate_crf(crf: int) -> None:
     if isinstance(crf, bool) or not isinstance(crf, int) or not MIN_CRF <= crf <= MAX_CRF:
-        raise RenderSettingsError("crf", f"crf must be an integer from {MIN_CRF} to {MAX_CRF}.")
+        raise RenderSettingsError(
+            "crf",
+            f"crf must be an integer from {MIN_CRF} to {MAX_CRF} (crf 0 is lossless"
+            " High 4:4:4, which many players cannot decode).",
+        )
 
 
 def validate_frame(props: TextAnimationProps, frame: int) -> None:
