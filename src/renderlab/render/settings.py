@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from renderlab.caps import CapError, check_duration, check_size
+from renderlab.caps import CapError, check_duration, check_render_size, check_size
 from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits, get_limits
 from renderlab.render.encode import MAX_CRF, MIN_CRF
@@ -61,5 +61,5 @@ def check_render(
 ) -> None:
     """Everything a render or still of ``props`` at this size must pass, limits included."""
     limits = limits or get_limits()
-    validate_size(width, height, limits)
+    check_render_size(width, height, props.width, props.height, limits)
     validate_duration(props, limits)
