@@ -195,3 +195,30 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     """Peak signal-to-noise ratio of two same-shaped arrays, in dB (inf when equal)."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
+
+
+def decode_rgba(path: Path, decoder: str | None = None) -> list[np.ndarray]:
+    """Every frame as RGBA, decoded by ``decoder`` (e.g. ``libvpx-vp9``, which reads WebM's
+    alpha channel; ffmpeg's own vp9 decoder ignores it) or the stream's default decoder."""
+    frames: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if decoder is None:
+            return [f.to_ndarray(format="rgba") for f in container.decode(stream)]
+        context = av.CodecContext.create(decoder, "r")
+        for packet in container.demux(stream):
+            if packet.size:
+                frames.extend(f.to_ndarray(format="rgba") for f in context.decode(packet))
+        frames.extend(f.to_ndarray(format="rgba") for f in context.decode(None))
+    return frames
+
+
+def still_rgba(png: bytes) -> np.ndarray:
+    """A still as RGBA (an opaque one gets alpha 255)."""
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def premultiplied(rgba: np.ndarray) -> np.ndarray:
+    """RGB times alpha, with alpha: equal wherever two pictures look the same over anything."""
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    return np.concatenate([rgba[..., :3] * a, rgba[..., 3:4].astype(np.float32)], axis=-1)

@@ -19,6 +19,7 @@ import av
 import numpy as np
 from av.video.frame import PictureType
 
+from renderlab.render.gop import KeyframeClock
 from renderlab.render.h264 import StreamRewriter
 
 # Encoder settings (not user-facing limits). veryfast is the comparison's preset; bframes=0 is
@@ -31,7 +32,6 @@ DEFAULT_CRF = 18  # Remotion's default for H.264
 MIN_CRF, MAX_CRF = 1, 51  # crf 0 is lossless High 4:4:4 Predictive, which many decoders refuse
 DEFAULT_PRESET = "veryfast"
 X264_PARAMS = "bframes=0:ref=1:keyint=infinite"
-IDR_EVERY_SECONDS = 2  # players seek to, and HLS/DASH cut at, IDR pictures
 PROGRESS_EVERY = 5  # frames between progress callbacks (and always at the end)
 
 ProgressCallback = Callable[[int, int], None]
@@ -80,7 +80,7 @@ class SegmentWriter:
     ) -> None:
         self.path = path
         self.total = total
-        self.gop = fps * IDR_EVERY_SECONDS
+        self._clock = KeyframeClock(fps)
         self.on_progress = on_progress
         self._time_base = Fraction(1, fps)
         self._container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
@@ -109,8 +109,6 @@ class SegmentWriter:
         self._sent = 0
         self._written = 0
         self._reported = 0
-        self._queued = 0  # output frames given to write() so far
-        self._last_idr = 0  # output frame of the latest IDR picture
         self._frame = av.VideoFrame(width, height, "yuv420p")
         self._frame.color_range = _RANGE_MPEG
         self._frame.colorspace = _COLOR_BT709
@@ -126,19 +124,13 @@ class SegmentWriter:
         if count < 1:
             raise ValueError("a picture is shown for at least one frame")
         fill_yuv420p(self._frame, buffer)
-        while count > 0:
-            idr = self._queued > 0 and self._queued - self._last_idr >= self.gop
-            if idr:
-                self._last_idr = self._queued
-            shown = min(count, self._last_idr + self.gop - self._queued)
+        for shown, idr in self._clock.split(count):
             self._send(shown, idr)
-            count -= shown
 
     def _send(self, count: int, idr: bool) -> None:
         self._frame.pts = self._sent  # the encoder sees consecutive frames; output times differ
         self._frame.pict_type = PictureType.I if idr else PictureType.NONE
         self._sent += 1
-        self._queued += count
         self._pending.append(count)
         self._mux(self._stream.encode(self._frame))
 

@@ -86,7 +86,10 @@ class FramePainter:
 
     def rgba(self, frame: int) -> np.ndarray:
         """The frame as an RGBA (transparent background) or RGB array."""
-        key = self.picture_key(self.state(frame))
+        return self.rgba_of(self.picture_key(self.state(frame)))
+
+    def rgba_of(self, key: PictureKey) -> np.ndarray:
+        """The picture of ``key`` as an RGBA (transparent background) or RGB array."""
         return compose_rgba(
             self.tile(key),
             key.opacity,
