@@ -221,11 +221,8 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--codec-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        _child(*args.child)
-        return
-    if args.codec_child:
-        _codec_child(*args.codec_child)
+    if args.child or args.codec_child:
+        (_child if args.child else _codec_child)(*(args.child or args.codec_child))
         return
 
     from renderlab.render import DEFAULT_CRF, DEFAULT_PRESET

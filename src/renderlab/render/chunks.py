@@ -23,7 +23,7 @@ from renderlab.limits import Limits
 from renderlab.render import gif
 from renderlab.render.compose import YuvCanvas
 from renderlab.render.encode import DEFAULT_CRF, DEFAULT_PRESET, ProgressCallback, SegmentWriter
-from renderlab.render.formats import get_format
+from renderlab.render.formats import OutputFormat, get_format
 from renderlab.render.frames import FramePainter, PictureKey
 from renderlab.render.rgbavideo import RgbaVideoWriter
 from renderlab.render.settings import RenderSettingsError, as_props, check_render, validate_crf
@@ -91,43 +91,26 @@ def render_chunk(
     check_render(props, width, height, limits)
     validate_crf(crf)
     fmt = get_format(codec)
-    if not (isinstance(start, int) and isinstance(end, int)) or not (
-        0 <= start < end <= props.duration_in_frames
-    ):
-        raise RenderSettingsError(
-            "frames", f"chunk [{start}, {end}) is outside 0..{props.duration_in_frames}."
-        )
-    if not fmt.joinable and (start, end) != (0, props.duration_in_frames):
-        raise RenderSettingsError("frames", f"{codec} is rendered whole, not in chunks.")
+    _check_range(props, fmt, start, end)
     path = Path(out_path)
     painter = FramePainter(props, width, height)
     runs = picture_runs(painter, start, end)
     if fmt.codec == "gif":
         _write_gif(painter, runs, path, start, on_progress)
         return path
+    total = end - start
+    writer: SegmentWriter | RgbaVideoWriter
     if fmt.codec == "h264":
         canvas = YuvCanvas(width, height, painter.background, painter.colour)
-        writer: SegmentWriter | RgbaVideoWriter = SegmentWriter(
-            path,
-            width=width,
-            height=height,
-            fps=props.fps,
-            total=end - start,
-            crf=crf,
-            preset=preset,
-            on_progress=on_progress,
-        )
+        writer = SegmentWriter(
+            path, width=width, height=height, fps=props.fps, total=total, crf=crf,
+            preset=preset, on_progress=on_progress,
+        )  # fmt: skip
     else:
         writer = RgbaVideoWriter(
-            path,
-            fmt,
-            width=width,
-            height=height,
-            fps=props.fps,
-            total=end - start,
-            transparent=painter.background is None,
-            on_progress=on_progress,
-        )
+            path, fmt, width=width, height=height, fps=props.fps, total=total,
+            transparent=painter.background is None, on_progress=on_progress,
+        )  # fmt: skip
     try:
         for key, count in runs:
             if isinstance(writer, SegmentWriter):
@@ -140,6 +123,17 @@ def render_chunk(
         writer.abort()
         raise
     return path
+
+
+def _check_range(props: TextAnimationProps, fmt: OutputFormat, start: int, end: int) -> None:
+    if not (isinstance(start, int) and isinstance(end, int)) or not (
+        0 <= start < end <= props.duration_in_frames
+    ):
+        raise RenderSettingsError(
+            "frames", f"chunk [{start}, {end}) is outside 0..{props.duration_in_frames}."
+        )
+    if not fmt.joinable and (start, end) != (0, props.duration_in_frames):
+        raise RenderSettingsError("frames", f"{fmt.codec} is rendered whole, not in chunks.")
 
 
 def _write_gif(
