@@ -216,3 +216,18 @@ def test_a_transparent_vp9_with_repeats_plays_to_the_end_in_chromium(tmp_path: P
     assert played["ended"] and played["duration"] == pytest.approx(2.0, abs=0.05)
     assert (played["width"], played["height"]) == (640, 360)
     assert played["lit"] > 100  # the text is drawn on the last frame
+
+
+@pytest.mark.parametrize("background", [None, "#102030"])
+def test_gif_with_colour_glyphs_is_quantised_and_keeps_its_timing(
+    tmp_path: Path, background: str | None
+) -> None:
+    p = props(text="Party 🎉", duration_in_frames=30, background_color=background)
+    out = tmp_path / "emoji.gif"
+    render_video(p, out, width=320, height=180, codec="gif")
+    _, frames, delays = gif_frames(out)
+    assert sum(delays) == 1000
+    last = still_rgba(render_still(p, 29, 320, 180))
+    if background is None:
+        assert (frames[-1][..., 3][last[..., 3] == 0] == 0).all()
+    assert psnr(premultiplied(frames[-1]), premultiplied(last)) > 25
