@@ -23,7 +23,16 @@ from renderlab.api.downloads import files_router
 from renderlab.api.errors import install_error_handlers
 from renderlab.api.middleware import install_middleware
 from renderlab.api.observe import install_observability
-from renderlab.api.routes import auth, generations, health, metrics, quota, renders, stills
+from renderlab.api.routes import (
+    auth,
+    fonts,
+    generations,
+    health,
+    metrics,
+    quota,
+    renders,
+    stills,
+)
 from renderlab.events import RenderFeed
 from renderlab.services import Services
 
@@ -83,7 +92,7 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         cors_origins=services.settings.cors_origins,
     )
     install_observability(app, http_metrics=services.settings.metrics)
-    for module in (health, auth, generations, stills, renders, quota, metrics):
+    for module in (health, auth, generations, stills, renders, quota, fonts, metrics):
         app.include_router(module.router(ctx))
     _mount_local_files(app, services)
     _include_web_page(app)
