@@ -1,0 +1,165 @@
+"""The webhook outbox on real SQLite and PostgreSQL: committed with the caller's transaction
+or not at all, leased by one deliverer at a time, every attempt recorded, retried on the
+schedule with one ``webhook-id``, delivered to a real receiver on 127.0.0.1.
+
+The two tables below are what ``renderlab.webhooks.outbox`` expects migration 0002 to create;
+the test creates them itself until that migration lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from standardwebhooks.webhooks import Webhook
+
+from renderlab.db import Database
+from renderlab.webhooks import Attempt, make_event, new_secret
+from renderlab.webhooks.outbox import (
+    DeliveryConfig,
+    deliver_due,
+    deliveries_of,
+    enqueue,
+    lease_due,
+    record_attempt,
+)
+from tests.conftest import FakeClock
+from tests.webhook_helpers import receiver
+
+EXPECTED = sa.MetaData()
+sa.Table(
+    "webhook_events",
+    EXPECTED,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("render_id", sa.String(26), nullable=False, index=True),
+    sa.Column("user_id", sa.String(26), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("lease_owner", sa.String(64)),
+    sa.Column("lease_expires_at", sa.BigInteger),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_webhook_events_due", "status", "next_attempt_at"),
+)
+sa.Table(
+    "webhook_deliveries",
+    EXPECTED,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("event_id", sa.String(40), sa.ForeignKey("webhook_events.id"), nullable=False),
+    sa.Column("render_id", sa.String(26), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("at", sa.BigInteger, nullable=False),
+)
+RENDER_ID = "01J0000000000000000000000R"
+USER_ID = "01J0000000000000000000000U"
+
+
+@pytest.fixture
+def outbox_db(db: Database) -> Iterator[Database]:
+    EXPECTED.drop_all(db.engine, checkfirst=True)
+    EXPECTED.create_all(db.engine)
+    yield db
+    EXPECTED.drop_all(db.engine)
+
+
+def _enqueue(db: Database, url: str, now: int, event_type: str = "render.completed") -> str:
+    event = make_event(event_type, {"id": RENDER_ID, "status": "complete"}, now)
+    with db.transaction() as session:
+        return enqueue(session, event, render_id=RENDER_ID, user_id=USER_ID, url=url, now=now)
+
+
+def _status(db: Database, event_id: str) -> tuple[str, int]:
+    with db.session() as session:
+        row = session.execute(
+            sa.text("SELECT status, attempts FROM webhook_events WHERE id = :id"), {"id": event_id}
+        ).one()
+    return row.status, row.attempts
+
+
+def test_an_event_is_committed_with_its_transaction_or_not_at_all(outbox_db: Database) -> None:
+    event = make_event("render.failed", {"id": RENDER_ID}, 0)
+    with pytest.raises(RuntimeError), outbox_db.transaction() as session:
+        enqueue(session, event, render_id=RENDER_ID, user_id=USER_ID, url="http://x/", now=0)
+        raise RuntimeError("the render's terminal write failed")
+    with outbox_db.transaction() as session:
+        assert lease_due(session, owner="a", now=10, lease_ms=60_000, limit=10) == []
+
+
+def test_a_receiver_failing_twice_gets_three_attempts_with_one_id(
+    outbox_db: Database, clock: FakeClock
+) -> None:
+    secret = new_secret()
+    config = DeliveryConfig(secret=secret, schedule=(5, 300), allow_private=True)
+    with receiver([500, 503]) as hook:
+        event_id = _enqueue(outbox_db, hook.url, clock())
+        for step_ms in (0, 5_000, 300_000):
+            clock.advance(step_ms)
+            assert asyncio.run(deliver_due(outbox_db.transaction, "a", config, clock)) == 1
+            # Not due again before its time:
+            assert asyncio.run(deliver_due(outbox_db.transaction, "a", config, clock)) == 0
+        assert len(hook.requests) == 3
+    assert {r.headers["webhook-id"] for r in hook.requests} == {event_id}
+    for request in hook.requests:
+        assert Webhook(secret).verify(request.body, request.headers)["type"] == "render.completed"
+    assert _status(outbox_db, event_id) == ("delivered", 3)
+    with outbox_db.session() as session:
+        listed = deliveries_of(session, RENDER_ID)
+    assert [(d["attempt"], d["status_code"]) for d in listed] == [(3, 200), (2, 503), (1, 500)]
+    assert listed[0]["error"] is None and listed[2]["error"] == "HTTP 500"
+    assert {d["event_id"] for d in listed} == {event_id}
+    assert listed[0]["type"] == "render.completed"
+
+
+def test_the_schedule_spent_leaves_the_event_failed(outbox_db: Database, clock: FakeClock) -> None:
+    config = DeliveryConfig(secret=new_secret(), schedule=(1,), allow_private=True)
+    with receiver([500, 500, 500]) as hook:
+        event_id = _enqueue(outbox_db, hook.url, clock())
+        asyncio.run(deliver_due(outbox_db.transaction, "a", config, clock))
+        clock.advance(1_000)
+        asyncio.run(deliver_due(outbox_db.transaction, "a", config, clock))
+        clock.advance(10_000_000)
+        assert asyncio.run(deliver_due(outbox_db.transaction, "a", config, clock)) == 0
+        assert len(hook.requests) == 2
+    assert _status(outbox_db, event_id) == ("failed", 2)
+
+
+def test_one_deliverer_at_a_time_holds_an_event(outbox_db: Database, clock: FakeClock) -> None:
+    event_id = _enqueue(outbox_db, "http://203.0.113.9/", clock())
+    with outbox_db.transaction() as session:
+        (held,) = lease_due(session, owner="a", now=clock(), lease_ms=60_000, limit=10)
+    with outbox_db.transaction() as session:
+        assert lease_due(session, owner="b", now=clock(), lease_ms=60_000, limit=10) == []
+    clock.advance(60_000)  # a died: its lease runs out and b takes the same attempt
+    with outbox_db.transaction() as session:
+        (again,) = lease_due(session, owner="b", now=clock(), lease_ms=60_000, limit=10)
+    assert (held.event.id, held.attempt) == (again.event.id, again.attempt) == (event_id, 1)
+    ok = Attempt(200, None, True)
+    with outbox_db.transaction() as session:
+        assert record_attempt(session, held, ok, owner="a", now=clock(), schedule=(5,)) is None
+        assert record_attempt(session, again, ok, owner="b", now=clock(), schedule=(5,)) == (
+            "delivered"
+        )
+    with outbox_db.session() as session:
+        assert [d["attempt"] for d in deliveries_of(session, RENDER_ID)] == [1]
+
+
+def test_a_url_that_turned_private_is_refused_at_delivery(
+    outbox_db: Database, clock: FakeClock
+) -> None:
+    config = DeliveryConfig(secret=new_secret(), schedule=(5,), allow_private=False)
+    with receiver() as hook:
+        event_id = _enqueue(outbox_db, hook.url, clock())
+        asyncio.run(deliver_due(outbox_db.transaction, "a", config, clock))
+        assert hook.requests == []
+    assert _status(outbox_db, event_id) == ("pending", 1)
+    with outbox_db.session() as session:
+        (attempt,) = deliveries_of(session, RENDER_ID)
+    assert attempt["status_code"] is None and "loopback" in attempt["error"]
