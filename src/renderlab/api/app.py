@@ -19,10 +19,11 @@ from fastapi import FastAPI
 
 from renderlab.api.auth import Authenticator, UserDirectory
 from renderlab.api.context import ApiContext
+from renderlab.api.docs import install_docs
 from renderlab.api.downloads import files_router
 from renderlab.api.errors import install_error_handlers
 from renderlab.api.middleware import install_middleware
-from renderlab.api.routes import auth, generations, health, quota, renders, stills
+from renderlab.api.routes import auth, compositions, generations, health, quota, renders, stills
 from renderlab.events import RenderFeed
 from renderlab.services import Services
 
@@ -73,7 +74,9 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
+        docs_url=None,
     )
+    install_docs(app)
     app.state.ctx = ctx
     install_error_handlers(app, services.limits)
     install_middleware(
@@ -81,7 +84,7 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         max_body_bytes=services.limits.max_body_bytes,
         cors_origins=services.settings.cors_origins,
     )
-    for module in (health, auth, generations, stills, renders, quota):
+    for module in (health, auth, generations, stills, renders, quota, compositions):
         app.include_router(module.router(ctx))
     _mount_local_files(app, services)
     _include_web_page(app)
