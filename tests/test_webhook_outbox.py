@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -163,3 +164,34 @@ def test_a_url_that_turned_private_is_refused_at_delivery(
     with outbox_db.session() as session:
         (attempt,) = deliveries_of(session, RENDER_ID)
     assert attempt["status_code"] is None and "loopback" in attempt["error"]
+
+
+def test_the_delivery_loop_sends_what_is_enqueued_until_stopped(
+    outbox_db: Database, tmp_path: Path
+) -> None:
+    from renderlab.clock import now_ms
+    from renderlab.config import Settings
+    from renderlab.limits import Limits
+    from renderlab.webhooks.loop import delivery_config, run_delivery_loop
+
+    settings = Settings(data_dir=tmp_path / "data", webhook_allow_private=True)
+    config = delivery_config(settings, Limits(webhook_retry_schedule_s="1"))
+    assert config.schedule == (1,) and config.secret.startswith("whsec_")
+
+    async def scenario(hook_url: str, requests: list[object]) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.create_task(
+            run_delivery_loop(outbox_db.transaction, config, now_ms, stop, interval_s=0.05)
+        )
+        await asyncio.to_thread(_enqueue, outbox_db, hook_url, now_ms())
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(requests) < 2:  # the 500, then the retry one second later
+            assert asyncio.get_running_loop().time() < deadline, "not delivered in 30 s"
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.wait_for(loop, 10)
+
+    with receiver([500]) as hook:
+        asyncio.run(scenario(hook.url, hook.requests))
+    signed = [Webhook(config.secret).verify(r.body, r.headers) for r in hook.requests]
+    assert [s["type"] for s in signed] == ["render.completed"] * 2

@@ -2,8 +2,8 @@
 retry schedule and the outbox that keeps pending deliveries in the database.
 
 Core: nothing here knows of FastAPI, Celery or the CLI. The pipeline enqueues an event in the
-transaction that ends a render (:func:`outbox.enqueue`); a delivery loop (embedded or a Celery
-task) calls :func:`outbox.deliver_due` now and then.
+transaction that ends a render (:func:`outbox.enqueue`); a delivery loop
+(:func:`loop.run_delivery_loop`, or a Celery task calling :func:`outbox.deliver_due`) sends it.
 """
 
 from renderlab.webhooks.delivery import Attempt, deliver, deliver_async, next_attempt_at
