@@ -4,6 +4,7 @@ attempt to a real receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -15,6 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook
@@ -26,6 +28,7 @@ from renderlab.webhooks import (
     WebhookVerificationError,
     check_webhook_url,
     deliver,
+    deliver_async,
     make_event,
     new_secret,
     next_attempt_at,
@@ -33,7 +36,7 @@ from renderlab.webhooks import (
     verify,
     webhook_secret,
 )
-from tests.webhook_helpers import receiver
+from tests.webhook_helpers import receiver, self_signed
 
 RENDER = {"id": "01J0000000000000000000000A", "status": "complete", "metadata": {"k": "é"}}
 SCHEDULE = (5, 300, 1800, 7200, 18000, 36000)
@@ -224,3 +227,26 @@ def test_failures_redirects_and_silence_are_failed_attempts() -> None:
         closed = hook.url
     attempt = deliver(event, closed, secret, allow_private=True)
     assert not attempt.ok and attempt.status_code is None and attempt.error
+
+
+@pytest.mark.parametrize("certified", ["localhost", "elsewhere.test"])
+def test_https_connects_to_the_checked_address_with_the_hosts_name(
+    tmp_path: Path, certified: str
+) -> None:
+    """The connection goes to the resolved 127.0.0.1 while TLS names ``localhost`` (SNI, and
+    the certificate is checked against it): a certificate for another name is refused."""
+    server_tls, client_tls = self_signed(tmp_path, certified)
+    event = make_event("render.completed", RENDER, 0)
+    with receiver(tls=server_tls) as hook:
+        url = hook.url.replace("127.0.0.1", "localhost")
+        transport = httpx.AsyncHTTPTransport(verify=client_tls)
+        attempt = asyncio.run(
+            deliver_async(event, url, new_secret(), allow_private=True, transport=transport)
+        )
+        if certified == "localhost":
+            assert attempt.ok, attempt
+            assert hook.server_names == ["localhost"]
+            assert hook.requests[0].headers["Host"].startswith("localhost:")
+        else:
+            assert not attempt.ok and "CERTIFICATE_VERIFY_FAILED" in (attempt.error or "")
+            assert hook.requests == []
