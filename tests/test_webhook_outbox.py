@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -195,3 +196,26 @@ def test_the_delivery_loop_sends_what_is_enqueued_until_stopped(
         asyncio.run(scenario(hook.url, hook.requests))
     signed = [Webhook(config.secret).verify(r.body, r.headers) for r in hook.requests]
     assert [s["type"] for s in signed] == ["render.completed"] * 2
+
+
+def test_a_refresh_hook_sends_the_render_as_it_is_now(
+    outbox_db: Database, clock: FakeClock
+) -> None:
+    """The stored payload's signed URLs may have expired by a late retry: the pipeline's
+    hook rebuilds the render object at each attempt; the id and type stay."""
+    config = DeliveryConfig(secret=new_secret(), schedule=(5,), allow_private=True)
+    calls: list[int] = []
+
+    def refresh(_session: object, leased: Any) -> dict[str, Any]:
+        calls.append(leased.attempt)
+        return {"id": RENDER_ID, "output_url": f"http://fresh/{leased.attempt}"}
+
+    with receiver([500]) as hook:
+        event_id = _enqueue(outbox_db, hook.url, clock())
+        asyncio.run(deliver_due(outbox_db.transaction, "a", config, clock, refresh))
+        clock.advance(5_000)
+        asyncio.run(deliver_due(outbox_db.transaction, "a", config, clock, refresh))
+    sent = [Webhook(config.secret).verify(r.body, r.headers) for r in hook.requests]
+    assert [s["data"]["output_url"] for s in sent] == ["http://fresh/1", "http://fresh/2"]
+    assert {r.headers["webhook-id"] for r in hook.requests} == {event_id}
+    assert calls == [1, 2]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from renderlab.config import Settings
 from renderlab.limits import Limits
-from renderlab.webhooks.outbox import DeliveryConfig, Transaction, deliver_due
+from renderlab.webhooks.outbox import DeliveryConfig, Refresh, Transaction, deliver_due
 from renderlab.webhooks.signing import webhook_secret
 
 log = logging.getLogger("renderlab.webhooks")
@@ -46,13 +46,14 @@ async def run_delivery_loop(
     *,
     owner: str | None = None,
     interval_s: float = 1.0,
+    refresh: Refresh | None = None,
 ) -> None:
     """Deliver due webhooks until ``stop`` is set. A failing pass (the database away) is
     logged and tried again next interval: the events wait in the outbox meanwhile."""
     name = owner or deliverer_name()
     while not stop.is_set():
         try:
-            made = await deliver_due(transaction, name, config, clock)
+            made = await deliver_due(transaction, name, config, clock, refresh)
         except Exception:
             log.exception("webhook delivery pass failed; trying again in %.1f s", interval_s)
             made = 0

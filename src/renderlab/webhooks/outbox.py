@@ -192,8 +192,18 @@ Transaction = Callable[[], Any]
 """``Database.transaction``: a context manager yielding a Session that commits on exit."""
 
 
+Refresh = Callable[[Session, Leased], dict[str, Any] | None]
+"""Re-reads the render of a leased event and returns its render object as of now (fresh
+signed URLs: the stored ones may have expired by a late retry), or None to send the stored
+one (the render was deleted)."""
+
+
 async def deliver_due(
-    transaction: Transaction, owner: str, config: DeliveryConfig, clock: Callable[[], int]
+    transaction: Transaction,
+    owner: str,
+    config: DeliveryConfig,
+    clock: Callable[[], int],
+    refresh: Refresh | None = None,
 ) -> int:
     """One pass of a delivery loop: lease what is due, attempt each (concurrently, outside
     any transaction), record each. Returns how many attempts were made.
@@ -203,9 +213,10 @@ async def deliver_due(
 
     def lease() -> list[Leased]:
         with transaction() as session:
-            return lease_due(
+            leased = lease_due(
                 session, owner=owner, now=clock(), lease_ms=config.lease_ms, limit=config.batch
             )
+            return [_refreshed(session, item, refresh) for item in leased]
 
     leased = await asyncio.to_thread(lease)
 
@@ -228,3 +239,11 @@ async def deliver_due(
 
     await asyncio.gather(*(one(item) for item in leased))
     return len(leased)
+
+
+def _refreshed(session: Session, item: Leased, refresh: Refresh | None) -> Leased:
+    data = refresh(session, item) if refresh is not None else None
+    if data is None:
+        return item
+    event = Event(item.event.id, item.event.type, item.event.timestamp, data)
+    return Leased(event, item.url, item.render_id, item.attempt)
