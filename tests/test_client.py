@@ -168,3 +168,18 @@ def test_verify_webhook() -> None:
     assert verify_webhook(body, headers, secret)["data"]["id"] == "r1"
     with pytest.raises(WebhookVerificationError):
         verify_webhook(body + b" ", headers, secret)
+
+
+def test_wait_gives_up_at_its_timeout_when_nothing_answers() -> None:
+    from tests.api_helpers import free_socket
+
+    sock = free_socket()  # bound, never listening: every connection is refused
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        with Client(base, "token") as rl:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="did not end in time"):
+                rl.wait("01J00000000000000000000000", timeout=1.0)
+            assert time.monotonic() - started < 10
+    finally:
+        sock.close()

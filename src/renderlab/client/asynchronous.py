@@ -73,7 +73,8 @@ class AsyncClient:
         while True:
             try:
                 done = await self._follow(follower)
-            except (httpx.TransportError, SSEError):
+            except (httpx.TransportError, SSEError) as exc:
+                follower.failed(exc)
                 done = None
             if done is not None:
                 return done

@@ -17,6 +17,9 @@ RECONNECT_FIRST_S = 0.25
 RECONNECT_MAX_S = 5.0
 # The server sends a keepalive every 15 s: a read this long without a byte is a dead stream.
 STREAM_READ_TIMEOUT_S = 60.0
+# Connection failures in a row (no event between them) before ``wait`` gives up and raises
+# the last one: about two minutes of a server that does not answer at all.
+MAX_FAILURES_IN_A_ROW = 30
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -59,6 +62,7 @@ class Follower:
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.delay = RECONNECT_FIRST_S
         self.last: dict[str, Any] | None = None
+        self.failures = 0
 
     def read_timeout(self) -> httpx.Timeout:
         left = STREAM_READ_TIMEOUT_S if self.deadline is None else self.remaining()
@@ -74,9 +78,16 @@ class Follower:
         render = json.loads(event.data)
         self.last = render
         self.delay = RECONNECT_FIRST_S  # the stream worked: start the backoff over
+        self.failures = 0
         if self.on_progress is not None:
             self.on_progress(render)
         return render if render.get("status") in TERMINAL else None
+
+    def failed(self, error: Exception) -> None:
+        """A connection failed or dropped: raise ``error`` once that has gone on too long."""
+        self.failures += 1
+        if self.failures >= MAX_FAILURES_IN_A_ROW and self.remaining() > 0:
+            raise error
 
     def next_delay(self) -> float:
         """How long to wait before reconnecting; ``TimeoutError`` when the time is up."""

@@ -81,7 +81,8 @@ class Client:
         while True:
             try:
                 done = self._follow(follower)
-            except (httpx.TransportError, SSEError):
+            except (httpx.TransportError, SSEError) as exc:
+                follower.failed(exc)
                 done = None
             if done is not None:
                 return done
