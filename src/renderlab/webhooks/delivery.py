@@ -75,11 +75,8 @@ async def deliver_async(
     now_s: int | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Attempt:
-    """Make one attempt; never raises for anything the receiver or the network does."""
-    try:
-        target = await asyncio.to_thread(resolve_target, url, allow_private)
-    except InvalidWebhookURL as exc:
-        return _failure(f"refused: {exc.reason}")
+    """Make one attempt; never raises for anything the receiver or the network does. The
+    name lookup of the delivery-time SSRF check counts against ``timeout_s`` too."""
     body = event.body()
     headers = {
         **sign_headers(event.id, int(now_s if now_s is not None else time.time()), body, secret),
@@ -88,7 +85,10 @@ async def deliver_async(
     }
     try:
         async with asyncio.timeout(timeout_s):
+            target = await asyncio.to_thread(resolve_target, url, allow_private)
             status = await _post(target, body, headers, transport)
+    except InvalidWebhookURL as exc:
+        return _failure(f"refused: {exc.reason}")
     except TimeoutError:
         return _failure(f"no answer within {timeout_s:g} s")
     except httpx.HTTPError as exc:
