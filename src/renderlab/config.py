@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     # Operations (docs/operations.md): ``GET /metrics`` on or off, and the log line format.
     metrics: bool = True
     log_format: Literal["text", "json"] = "text"
+    # Webhooks (renderlab.webhooks): the Standard Webhooks signing secret (``whsec_`` + base64;
+    # generated into the data dir when unset) and whether a webhook URL may point at loopback or
+    # a private network (tests, one-machine setups; off by default: SSRF).
+    webhook_secret: str | None = None
+    webhook_allow_private: bool = False
 
     @property
     def data_path(self) -> Path:
@@ -57,10 +63,17 @@ class Settings(BaseSettings):
         return not self.broker_url
 
 
-def read_or_create_secret(data_dir: Path, name: str) -> bytes:
+def _token_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def read_or_create_secret(
+    data_dir: Path, name: str, make: Callable[[], str] = _token_secret
+) -> bytes:
     """A secret kept in the data dir, made on first use, so zero-setup mode needs no config.
 
-    Written with O_EXCL so two processes starting together agree on one secret.
+    Written with O_EXCL so two processes starting together agree on one secret; ``make``
+    gives a new secret its format (the webhook secret is ``whsec_`` + base64).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / name
@@ -68,7 +81,7 @@ def read_or_create_secret(data_dir: Path, name: str) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text().strip().encode()
-    value = secrets.token_urlsafe(48)
+    value = make()
     with os.fdopen(fd, "w") as handle:
         handle.write(value)
     return value.encode()

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Standard Webhooks' suggested schedule: ~5 s, 5 min, 30 min, 2 h, 5 h, 10 h after the first try.
+DEFAULT_WEBHOOK_RETRY_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000)
 
 
 class Limits(BaseSettings):
@@ -102,12 +106,41 @@ class Limits(BaseSettings):
     stills_per_minute: int = Field(60, ge=1, le=1_000_000)
     stills_at_once: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
 
+    # Webhooks (renderlab.webhooks): seconds between delivery attempts, given as ``5,300,...``
+    # (one attempt, then one per entry); the whole of one attempt (connect, send, answer) is
+    # held to ``webhook_timeout_s``; a leased event is another deliverer's after ``lease_ms``.
+    webhook_retry_schedule_s: Annotated[tuple[int, ...], NoDecode] = (
+        DEFAULT_WEBHOOK_RETRY_SCHEDULE_S
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)
+    webhook_lease_ms: int = Field(60_000, ge=1_000)
+    webhook_batch: int = Field(20, ge=1, le=1_000)
+
+    @field_validator("webhook_retry_schedule_s", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> Any:
+        """``"5,300,1800"`` from the environment; each delay a whole number of seconds in
+        1..7 days, at most 20 of them, so a typo cannot retry forever or hammer a receiver."""
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")]
+            if not all(part.isdigit() for part in parts):
+                raise ValueError("webhook_retry_schedule_s must be whole seconds, e.g. 5,300,1800")
+            value = tuple(int(part) for part in parts)
+        delays = tuple(value)
+        if len(delays) > 20 or any(
+            isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 7 * 86400 for d in delays
+        ):
+            raise ValueError("webhook_retry_schedule_s: up to 20 delays of 1 s to 7 days each")
+        return delays
+
     @model_validator(mode="after")
     def _consistent(self) -> Limits:
         if self.page_size_default > self.page_size_max:
             raise ValueError("page_size_default must not exceed page_size_max")
         if self.progress_min_interval_ms > self.poll_interval_ms:
             raise ValueError("progress_min_interval_ms must not exceed poll_interval_ms")
+        if self.webhook_lease_ms <= self.webhook_timeout_s * 1000:
+            raise ValueError("webhook_lease_ms must exceed webhook_timeout_s")
         return self
 
     @property

@@ -19,12 +19,14 @@ from fastapi import FastAPI
 
 from renderlab.api.auth import Authenticator, UserDirectory
 from renderlab.api.context import ApiContext
+from renderlab.api.docs import install_docs
 from renderlab.api.downloads import files_router
 from renderlab.api.errors import install_error_handlers
 from renderlab.api.middleware import install_middleware
 from renderlab.api.observe import install_observability
 from renderlab.api.routes import (
     auth,
+    compositions,
     fonts,
     generations,
     health,
@@ -83,7 +85,9 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
+        docs_url=None,
     )
+    install_docs(app)
     app.state.ctx = ctx
     install_error_handlers(app, services.limits)
     install_middleware(
@@ -92,7 +96,7 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         cors_origins=services.settings.cors_origins,
     )
     install_observability(app, http_metrics=services.settings.metrics)
-    for module in (health, auth, generations, stills, renders, quota, fonts, metrics):
+    for module in (health, auth, generations, stills, renders, quota, compositions, fonts, metrics):
         app.include_router(module.router(ctx))
     _mount_local_files(app, services)
     _include_web_page(app)

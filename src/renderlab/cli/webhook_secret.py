@@ -1,0 +1,32 @@
+"""``renderlab webhook-secret``: print the Standard Webhooks secret receivers verify with.
+
+Printed alone on stdout so a deploy script can capture it; which data dir (or variable) it
+came from goes to stderr. Made in the data dir if ``serve`` has not made it yet: the same
+file, so the two agree whichever runs first.
+"""
+
+import typer
+from rich.console import Console
+
+from renderlab.cli.app import app
+from renderlab.config import get_settings
+from renderlab.webhooks import webhook_secret
+
+
+@app.command("webhook-secret")
+def show_webhook_secret() -> None:
+    """Print the webhook signing secret (RENDERLAB_WEBHOOK_SECRET or the data dir's)."""
+    err = Console(stderr=True)
+    settings = get_settings()
+    try:
+        value = webhook_secret(settings)
+    except (ValueError, OSError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    typer.echo(value)
+    source = (
+        "RENDERLAB_WEBHOOK_SECRET"
+        if settings.webhook_secret
+        else f"the data dir {settings.data_path}"
+    )
+    err.print(f"webhook secret from {source}", highlight=False)
