@@ -10,15 +10,17 @@ Python process cannot use. Each builds its app from the environment (:func:`app_
 split between them; SQLite writers of all of them queue on one file lock (``db.WriterQueue``).
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from renderlab.cli.app import app
-from renderlab.config import Settings, get_settings
-from renderlab.db import upgrade
-from renderlab.limits import get_limits
+
+if TYPE_CHECKING:
+    from renderlab.config import Settings
 
 UNSPECIFIED_HOSTS = {"0.0.0.0", "::", ""}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -35,8 +37,12 @@ def serve(
 ) -> None:
     """Run the API + web page; with no broker configured also the embedded workers."""
     import uvicorn
+    from rich.console import Console
 
     from renderlab.api import create_app, freeze_startup_heap
+    from renderlab.config import get_settings
+    from renderlab.db import upgrade
+    from renderlab.limits import get_limits
 
     err = Console(stderr=True, highlight=False)
     settings = with_public_url(get_settings(), host, port)
@@ -94,6 +100,7 @@ def serve(
 def app_factory():  # type: ignore[no-untyped-def]
     """One ``--processes`` process's app: what ``serve`` builds, from the environment."""
     from renderlab.api import create_app, freeze_startup_heap
+    from renderlab.config import get_settings
 
     application = create_app(_build(get_settings()))
     freeze_startup_heap()
@@ -135,6 +142,7 @@ def schema_behind(url: str) -> str | None:
 
 
 def _build(settings: Settings):  # type: ignore[no-untyped-def]
+    from renderlab.limits import get_limits
     from renderlab.services import build_services
 
     services = build_services(settings, get_limits())

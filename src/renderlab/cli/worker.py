@@ -12,8 +12,6 @@ import socket
 import typer
 
 from renderlab.cli.app import app
-from renderlab.config import get_settings
-from renderlab.limits import get_limits
 
 
 @app.command()
@@ -34,6 +32,9 @@ def worker(
     loglevel: str = typer.Option("INFO", "--loglevel", "-l", help="Log level."),
 ) -> None:
     """Run a Celery worker: renders chunks, joins them, and reconciles stuck work."""
+    from renderlab.config import get_settings
+    from renderlab.limits import get_limits
+
     settings = get_settings()
     if not settings.broker_url:
         typer.echo(
