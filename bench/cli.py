@@ -11,7 +11,11 @@ Ratios, each against a reference measured in the same run (issue 16's targets):
 Every command runs ``--repeat`` times, the commands taking turns so a change in the machine's
 load hits all of them alike; medians are printed.
 
-    python bench/cli.py [--repeat 5]
+With ``--drawing`` it prints instead the drawing of every distinct picture (layout, rasterising,
+tiles; no encoding) of the 100-character typewriter and of heavier texts, with the run rasters
+cached (``render.runcache``) and drawn afresh (the previous drawing), alternated in one process.
+
+    python bench/cli.py [--repeat 5] [--drawing]
 """
 
 from __future__ import annotations
@@ -63,10 +67,53 @@ def _runs(work: Path) -> dict[str, Callable[[], float]]:
     return runs
 
 
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
+DRAWING_CASES = {
+    "typewriter 100 chars, 72 px": ("bench", 72),
+    "typewriter 500 chars, 48 px": ("word " * 100, 48),
+    "typewriter 20 ZWJ families, 200 px": (FAMILY * 20, 200),
+}
+
+
+def _draw_all(text: str, size: int, cached: bool) -> float:
+    from renderlab.compositions.props import TextAnimationProps
+    from renderlab.render.frames import FramePainter
+
+    props = TextAnimationProps(
+        text=text, style="typewriter", font_size=size, color="#FFFFFF", duration_in_frames=600
+    )
+    painter = FramePainter(props, 1920, 1080, cache_runs=cached)
+    started = time.perf_counter()
+    previous = None
+    for frame in range(props.duration_in_frames):
+        key = painter.picture_key(painter.state(frame))
+        if key != previous:
+            painter.tile(key)
+            previous = key
+    return time.perf_counter() - started
+
+
+def drawing(repeat: int) -> None:
+    bench = _bench_render()
+    _draw_all("warm up the fonts", 72, True)
+    for name, (text, size) in DRAWING_CASES.items():
+        text = bench.TYPEWRITER_TEXT if text == "bench" else text
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(repeat):
+            for cached in (False, True):
+                times[cached].append(_draw_all(text, size, cached))
+        before, after = (statistics.median(times[c]) for c in (False, True))
+        print(f"{name:<36} afresh {before:6.2f} s  cached {after:6.2f} s  {before / after:5.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--drawing", action="store_true", help="cached vs afresh drawing")
     args = parser.parse_args()
+    if args.drawing:
+        drawing(args.repeat)
+        return
     with tempfile.TemporaryDirectory(prefix="renderlab-bench-cli-") as tmp:
         runs = _runs(Path(tmp))
         for run in runs.values():
