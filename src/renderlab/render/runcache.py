@@ -63,7 +63,8 @@ class RunCache:
                 return
 
         def rasterise() -> tuple[Any, int]:
-            # What ImageDraw.text does for one line of text on an "L" image (Pillow >= 10).
+            # What ImageDraw.text does for one line of text on an "L" image (Pillow 10 to 13;
+            # its stroke_filled argument only matters with a stroke).
             mask, offset = font.getmask2(
                 run.text,
                 "L",
@@ -74,7 +75,6 @@ class RunCache:
                 "ls",
                 255,
                 start,
-                stroke_filled=True,
             )
             return (mask, offset), mask.size[0] * mask.size[1]
 
