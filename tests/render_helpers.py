@@ -164,3 +164,61 @@ def play_in_chromium(video: Path) -> dict[str, Any]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def decode_yuv(path: Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every decoded yuv420p frame as its (Y, U, V) planes, in order."""
+    planes = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            w, h = frame.width, frame.height
+            flat = frame.to_ndarray(format="yuv420p").reshape(-1)
+            q = (w // 2) * (h // 2)
+            y = flat[: w * h].reshape(h, w)
+            u = flat[w * h : w * h + q].reshape(h // 2, w // 2)
+            v = flat[w * h + q : w * h + 2 * q].reshape(h // 2, w // 2)
+            planes.append((y.copy(), u.copy(), v.copy()))
+    return planes
+
+
+def still_yuv(png: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (Y, U, V) planes a yuv420p frame should decode to, from a still (chroma 2x2 means)."""
+    image = np.asarray(Image.open(io.BytesIO(png)), dtype=np.float32)
+    rgb = image[..., :3] * (image[..., 3:4] / 255.0) if image.shape[2] == 4 else image
+    yuv = rgb_to_yuv(rgb)
+    h, w = yuv.shape[:2]
+    quads = yuv.reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+    return tuple(np.rint(p).astype(np.uint8) for p in (yuv[..., 0], quads[..., 1], quads[..., 2]))
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    """Peak signal-to-noise ratio of two same-shaped arrays, in dB (inf when equal)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
+
+
+def decode_rgba(path: Path, decoder: str | None = None) -> list[np.ndarray]:
+    """Every frame as RGBA, decoded by ``decoder`` (e.g. ``libvpx-vp9``, which reads WebM's
+    alpha channel; ffmpeg's own vp9 decoder ignores it) or the stream's default decoder."""
+    frames: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if decoder is None:
+            return [f.to_ndarray(format="rgba") for f in container.decode(stream)]
+        context = av.CodecContext.create(decoder, "r")
+        for packet in container.demux(stream):
+            if packet.size:
+                frames.extend(f.to_ndarray(format="rgba") for f in context.decode(packet))
+        frames.extend(f.to_ndarray(format="rgba") for f in context.decode(None))
+    return frames
+
+
+def still_rgba(png: bytes) -> np.ndarray:
+    """A still as RGBA (an opaque one gets alpha 255)."""
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def premultiplied(rgba: np.ndarray) -> np.ndarray:
+    """RGB times alpha, with alpha: equal wherever two pictures look the same over anything."""
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    return np.concatenate([rgba[..., :3] * a, rgba[..., 3:4].astype(np.float32)], axis=-1)

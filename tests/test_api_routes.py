@@ -162,7 +162,7 @@ def test_list_renders_and_newest_by_generation(alice: Api) -> None:
         ({"width": 3840, "height": 2160}, "resolution_too_large", "width"),
         ({"width": 1279, "height": 720}, "invalid_resolution", "width"),
         ({"width": 1280, "height": 8}, "invalid_resolution", "height"),
-        ({"codec": "vp9"}, "invalid_request", "codec"),
+        ({"codec": "av1"}, "invalid_request", "codec"),
         ({"width": "wide"}, "invalid_request", "width"),
         ({"speed": 2}, "invalid_request", "speed"),
     ],

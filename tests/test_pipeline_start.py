@@ -104,7 +104,7 @@ def test_duration_cap_message_is_the_seeds(services: Services) -> None:
 def test_unknown_codec_is_refused(services: Services) -> None:
     user = make_user(services.db)
     with pytest.raises(CapError, match="codec"):
-        start_render(services, user, RenderRequest(make_generation(services.db, user), codec="vp9"))
+        start_render(services, user, RenderRequest(make_generation(services.db, user), codec="av1"))
 
 
 def test_sixth_render_in_the_window_is_refused_with_retry_after(services: Services, clock) -> None:

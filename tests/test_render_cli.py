@@ -162,3 +162,85 @@ def test_unreadable_props_exit_2(tmp_path: Path) -> None:
     broken.write_text("{not json")
     result = runner.invoke(app, ["still", str(broken), "--frame", "0", "-o", "x.png"])
     assert result.exit_code == 2 and "JSON" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "probe"),
+    [
+        ("clip.webm", None, ("vp9", "yuv420p")),  # ffprobe's vp9 decoder ignores alpha
+        ("clip.mov", None, ("prores", "yuva444p12le")),
+        ("clip.bin.gif", None, ("gif", "bgra")),
+        ("clip.webm", "vp9", ("vp9", "yuv420p")),
+    ],
+)
+def test_render_picks_the_codec_from_the_flag_or_the_extension(
+    props_file: Path, tmp_path: Path, name: str, codec: str | None, probe: tuple[str, str]
+) -> None:
+    out = tmp_path / name
+    args = ["render", str(props_file), "-o", str(out), "--width", "320", "--height", "180"]
+    result = runner.invoke(app, args + (["--codec", codec] if codec else []))
+    assert result.exit_code == 0, result.output
+    info = ffprobe(out)
+    assert info["codec_name"] == probe[0]
+    if probe[0] != "gif":
+        assert info["pix_fmt"] == probe[1]
+    if probe[0] == "vp9":
+        assert info["tags"]["alpha_mode"] == "1"  # WebM's flag: the stream carries alpha
+    assert int(info["nb_read_frames"]) == 45 or probe[0] == "gif"
+    assert "warning" not in result.output
+
+
+def test_a_codec_that_does_not_match_the_extension_exits_2(
+    props_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "clip.webm"
+    result = runner.invoke(app, ["render", str(props_file), "-o", str(out), "--codec", "prores"])
+    assert result.exit_code == 2
+    assert "output: Codec prores writes .mov files, not '.webm'." in " ".join(result.output.split())
+    assert not out.exists()
+    result = runner.invoke(app, ["render", str(props_file), "-o", str(tmp_path / "clip.avi")])
+    assert result.exit_code == 2 and "Cannot tell the codec" in result.output
+    result = runner.invoke(
+        app, ["render", str(props_file), "-o", str(tmp_path / "c.mp4"), "--codec", "av1"]
+    )
+    assert result.exit_code == 2 and "codec: Unsupported codec 'av1'" in result.output
+
+
+def test_h264_of_a_transparent_composition_says_the_background_is_black(
+    props_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "clip.mp4"
+    result = runner.invoke(app, ["render", str(props_file), "-o", str(out), "--width", "320"])
+    assert result.exit_code == 0, result.output
+    assert "background is black" in " ".join(result.output.split())
+    assert (ffprobe(out)["width"], ffprobe(out)["height"]) == (320, 180)  # height at the aspect
+
+
+def test_a_portrait_composition_renders_at_its_own_size(tmp_path: Path) -> None:
+    path = tmp_path / "portrait.json"
+    path.write_text(
+        json.dumps(
+            {
+                "text": "9:16",
+                "style": "scale",
+                "color": "#FFFFFF",
+                "duration_in_frames": 30,
+                "width": 1080,
+                "height": 1920,
+                "background_color": "#000000",
+            }
+        )
+    )
+    out = tmp_path / "portrait.mp4"
+    result = runner.invoke(app, ["render", str(path), "-o", str(out), "--height", "640"])
+    assert result.exit_code == 0, result.output
+    assert (ffprobe(out)["width"], ffprobe(out)["height"]) == (360, 640)
+    result = runner.invoke(
+        app, ["still", str(path), "--frame", "29", "-o", str(tmp_path / "p.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "p.png").size == (1080, 1920)
+    result = runner.invoke(
+        app, ["render", str(path), "-o", str(out), "--width", "640", "--height", "360"]
+    )
+    assert result.exit_code == 2 and "aspect ratio" in " ".join(result.output.split())

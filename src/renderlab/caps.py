@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 COMPOSITION_WIDTH = 1920
 COMPOSITION_HEIGHT = 1080
-CODECS = ("h264",)
+CODECS = ("h264", "vp9", "prores", "gif")  # the table is renderlab.render.formats
+ASPECT_TOLERANCE = 0.01  # even sizes round: 640x362 is a 16:9 render (ratio within 1 %)
 
 
 class CapError(ValueError):
@@ -39,11 +40,18 @@ class RenderSize:
     height: int
 
 
-def default_size(limits: Limits) -> RenderSize:
-    """The composition's 1920x1080, or the largest even 16:9 size within smaller caps."""
-    scale = min(1.0, limits.max_width / COMPOSITION_WIDTH, limits.max_height / COMPOSITION_HEIGHT)
-    width = int(COMPOSITION_WIDTH * scale) // 2 * 2
-    height = int(COMPOSITION_HEIGHT * scale) // 2 * 2
+def default_size(
+    limits: Limits,
+    composition_width: int = COMPOSITION_WIDTH,
+    composition_height: int = COMPOSITION_HEIGHT,
+) -> RenderSize:
+    """The composition's own size, or the largest even size of its aspect within smaller caps."""
+    long_cap, short_cap = limits.max_width, limits.max_height
+    long_side = max(composition_width, composition_height)
+    short_side = min(composition_width, composition_height)
+    scale = min(1.0, long_cap / long_side, short_cap / short_side)
+    width = int(composition_width * scale) // 2 * 2
+    height = int(composition_height * scale) // 2 * 2
     return RenderSize(max(width, limits.min_dimension), max(height, limits.min_dimension))
 
 
@@ -61,10 +69,20 @@ def check_size(width: int, height: int, limits: Limits) -> None:
     for field, value in (("width", width), ("height", height)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise CapError(field, f"{field} must be an integer.", "invalid_resolution")
-    if width > limits.max_width or height > limits.max_height:
+    # The caps bound the long and the short side, whatever the orientation.
+    long_field = "width" if width >= height else "height"
+    short_field = "height" if long_field == "width" else "width"
+    too_large = None
+    if max(width, height) > limits.max_width:
+        too_large = long_field
+    elif min(width, height) > limits.max_height:
+        too_large = short_field
+    if too_large is not None:
+        cap = (limits.max_width, limits.max_height)
+        cap = cap if width >= height else cap[::-1]  # stated in the request's orientation
         raise CapError(
-            "width" if width > limits.max_width else "height",
-            f"Resolution too large. Maximum is {limits.max_width}x{limits.max_height}.",
+            too_large,
+            f"Resolution too large. Maximum is {cap[0]}x{cap[1]}.",
             "resolution_too_large",
         )
     for field, value in (("width", width), ("height", height)):
@@ -76,6 +94,35 @@ def check_size(width: int, height: int, limits: Limits) -> None:
             )
 
 
+def check_aspect(
+    width: int,
+    height: int,
+    composition_width: int = COMPOSITION_WIDTH,
+    composition_height: int = COMPOSITION_HEIGHT,
+) -> None:
+    """Refuse a render whose aspect ratio is not its composition's (it would distort or crop)."""
+    wanted = composition_width / composition_height
+    if abs(width / height - wanted) > ASPECT_TOLERANCE * wanted:
+        raise CapError(
+            "width",
+            f"A {composition_width}x{composition_height} composition renders at its own aspect"
+            f" ratio; {width}x{height} is another.",
+            "invalid_resolution",
+        )
+
+
+def check_render_size(
+    width: int,
+    height: int,
+    composition_width: int,
+    composition_height: int,
+    limits: Limits,
+) -> None:
+    """Everything a render size must pass: the caps, then the composition's aspect ratio."""
+    check_size(width, height, limits)
+    check_aspect(width, height, composition_width, composition_height)
+
+
 def check_codec(codec: str) -> None:
     if codec not in CODECS:
         raise CapError("codec", f"Unsupported codec {codec!r}; use {' or '.join(CODECS)}.")
@@ -83,10 +130,11 @@ def check_codec(codec: str) -> None:
 
 def check_render(props: TextAnimationProps, width: int, height: int, limits: Limits) -> None:
     """Everything a whole render of ``props`` must pass before it is accepted: the duration and
-    size caps, and a cost that fits well inside the render timeout (``render.cost``), so a
-    render that would time out is refused at submit, naming what to shorten."""
+    size caps, the composition's aspect, and a cost that fits well inside the render timeout
+    (``render.cost``), so a render that would time out is refused at submit, naming what to
+    shorten."""
     from renderlab.render.cost import check_cost  # the renderer's model; imports no encoder
 
     check_duration(props.duration_in_frames, props.fps, limits)
-    check_size(width, height, limits)
+    check_render_size(width, height, props.width, props.height, limits)
     check_cost(props, width, height, limits)

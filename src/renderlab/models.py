@@ -23,6 +23,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -93,6 +95,9 @@ class Render(Base):
         Index("by_generation", "generation_id", "created_at"),
         Index("by_status", "status", "created_at"),
         Index("by_updated", "updated_at"),
+        Index("by_cache_key", "user_id", "cache_key"),
+        Index("by_expires", "expires_at"),
+        Index("by_output_key", "output_key"),
     )
 
     id: Mapped[str] = _id_column()
@@ -124,6 +129,19 @@ class Render(Base):
     heartbeat_at: Mapped[int | None] = mapped_column(BigInteger)
     quota_refunded: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
+
+    # Outputs, integration and retention (revision 0002). ``metadata`` is the API's name; the
+    # attribute cannot be, since declarative classes reserve it.
+    poster_frame: Mapped[int | None] = mapped_column(Integer)
+    poster_key: Mapped[str | None] = mapped_column(String(512))
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    render_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    output_expired: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    cache_key: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class RateLimitState(Base):
@@ -174,3 +192,53 @@ class RenderChunk(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
+
+
+WEBHOOK_EVENT_STATUSES = ("pending", "delivered", "failed")
+
+
+class WebhookEvent(Base):
+    """The outbox: one row per webhook event, written in the transaction that ends the render.
+
+    A delivery loop leases due rows (``lease_owner`` / ``lease_expires_at``) so two processes
+    never deliver the same attempt, and a crash between the render's end and the delivery loses
+    nothing. ``render_id`` is not a foreign key: the event of a render deleted while running
+    (``render.failed``, cancelled) is still delivered.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        CheckConstraint(_in("status", WEBHOOK_EVENT_STATUSES), name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index("by_due", "status", "next_attempt_at"),
+        Index("by_render", "render_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    render_id: Mapped[str] = mapped_column(String(26))
+    user_id: Mapped[str] = mapped_column(String(26))
+    type: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
+
+
+class WebhookDelivery(Base):
+    """One attempt at delivering a webhook event, as ``GET .../webhook-deliveries`` lists it."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("by_render_at", "render_id", "at"),)
+
+    id: Mapped[str] = _id_column()
+    event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    render_id: Mapped[str] = mapped_column(String(26))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[int] = mapped_column(BigInteger, default=now_ms)

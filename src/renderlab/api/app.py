@@ -22,7 +22,7 @@ from renderlab.api.context import ApiContext
 from renderlab.api.downloads import files_router
 from renderlab.api.errors import install_error_handlers
 from renderlab.api.middleware import install_middleware
-from renderlab.api.routes import auth, generations, health, quota, renders, stills
+from renderlab.api.routes import auth, fonts, generations, health, quota, renders, stills
 from renderlab.events import RenderFeed
 from renderlab.services import Services
 
@@ -81,7 +81,7 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         max_body_bytes=services.limits.max_body_bytes,
         cors_origins=services.settings.cors_origins,
     )
-    for module in (health, auth, generations, stills, renders, quota):
+    for module in (health, auth, generations, stills, renders, quota, fonts):
         app.include_router(module.router(ctx))
     _mount_local_files(app, services)
     _include_web_page(app)

@@ -1,7 +1,9 @@
 """``renderlab render`` and ``renderlab still``: the native renderer from the command line.
 
 Bad props or settings print one line naming the field and exit with status 2, before anything
-is drawn. ``render`` shows a Rich progress bar (frames done of total).
+is drawn. ``render`` shows a Rich progress bar (frames done of total); its codec follows
+``--codec`` or the output's extension, and a mismatch of the two is refused. Sizes default to
+the composition's (its ``width``/``height`` props).
 
 The renderer, pydantic and Rich's console are imported by the commands' bodies, not here, so
 ``renderlab --help`` does not load them.
@@ -62,6 +64,18 @@ def _load_props(path: Path) -> TextAnimationProps:
         raise _fail(f"{field}: {first['msg']}") from None
 
 
+def _size(props: TextAnimationProps, width: int | None, height: int | None) -> tuple[int, int]:
+    """The output size: as given, or the composition's, or the other side at its aspect."""
+    if width is None and height is None:
+        return props.width, props.height
+    if width is None:
+        assert height is not None
+        width = round(height * props.width / props.height / 2) * 2
+    elif height is None:
+        height = round(width * props.height / props.width / 2) * 2
+    return width, height
+
+
 def _setting_error(exc: RenderSettingsError) -> typer.Exit:
     return _fail(f"{exc.field}: {exc.message}")
 
@@ -69,14 +83,20 @@ def _setting_error(exc: RenderSettingsError) -> typer.Exit:
 @app.command("render")
 def render(
     props_file: Path = typer.Argument(..., metavar="PROPS.json", help="TextAnimation props."),
-    output: Path = typer.Option(..., "--output", "-o", help="The MP4 to write."),
-    width: int = typer.Option(1920, help="Output width in pixels (even)."),
-    height: int = typer.Option(1080, help="Output height in pixels (even)."),
-    crf: int = typer.Option(DEFAULT_CRF, help="x264 constant rate factor, 0-51 (lower: better)."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="The file to write (.mp4, .webm, .mov or .gif)."
+    ),
+    codec: str | None = typer.Option(
+        None, help="h264, vp9, prores or gif (default: from the output's extension)."
+    ),
+    width: int | None = typer.Option(None, help="Output width (default: the composition's)."),
+    height: int | None = typer.Option(None, help="Output height (default: the composition's)."),
+    crf: int = typer.Option(DEFAULT_CRF, help="x264 constant rate factor, 1-51 (lower: better)."),
     chunk_size: int | None = typer.Option(None, help="Frames per chunk (default: one per worker)."),
     workers: int = typer.Option(1, help="Processes rendering chunks in parallel."),
 ) -> None:
-    """Render PROPS.json to an H.264 MP4 with a progress bar."""
+    """Render PROPS.json to a video (H.264, VP9 with alpha, ProRes 4444, GIF) with a progress
+    bar."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -85,14 +105,25 @@ def render(
         TimeElapsedColumn,
     )
 
-    from renderlab.render import RenderSettingsError, check_render, render_video, validate_crf
+    from renderlab.render import (
+        RenderSettingsError,
+        check_render,
+        codec_for_output,
+        render_video,
+        render_warnings,
+        validate_crf,
+    )
 
     props = _load_props(props_file)
+    width, height = _size(props, width, height)
     try:
+        fmt = codec_for_output(output, codec)
         check_render(props, width, height)
         validate_crf(crf)
     except RenderSettingsError as exc:
         raise _setting_error(exc) from None
+    for warning in render_warnings(props, fmt.codec):
+        _console().print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     columns = (
         TextColumn("[bold]rendering"),
@@ -114,6 +145,7 @@ def render(
                 width=width,
                 height=height,
                 crf=crf,
+                codec=fmt.codec,
                 chunk_size=chunk_size,
                 workers=workers,
                 on_progress=on_progress,
@@ -131,13 +163,14 @@ def still(
     props_file: Path = typer.Argument(..., metavar="PROPS.json", help="TextAnimation props."),
     frame: int = typer.Option(..., "--frame", help="Frame number, from 0."),
     output: Path = typer.Option(..., "--output", "-o", help="The PNG to write."),
-    width: int = typer.Option(1920, help="Output width in pixels (even)."),
-    height: int = typer.Option(1080, help="Output height in pixels (even)."),
+    width: int | None = typer.Option(None, help="Output width (default: the composition's)."),
+    height: int | None = typer.Option(None, help="Output height (default: the composition's)."),
 ) -> None:
     """Render frame N of PROPS.json to a PNG (transparent where the background is)."""
     from renderlab.render import RenderSettingsError, check_render, render_still, validate_frame
 
     props = _load_props(props_file)
+    width, height = _size(props, width, height)
     try:
         check_render(props, width, height)
         validate_frame(props, frame)

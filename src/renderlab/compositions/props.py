@@ -9,10 +9,21 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import regex
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 STYLES = ("fade-in", "typewriter", "slide-up", "scale")
 MAX_TEXT_GRAPHEMES = 500
+# The composition's size: even, 16..1920, the long side within 1920 and the short within 1080,
+# so 9:16, 1:1 and 4:5 are as valid as 16:9 (the caps apply to sides, not to orientation).
+DEFAULT_WIDTH, DEFAULT_HEIGHT = 1920, 1080
+MIN_SIDE, MAX_LONG_SIDE, MAX_SHORT_SIDE = 16, 1920, 1080
 _GRAPHEME = regex.compile(r"\X")
 
 Color = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
@@ -40,6 +51,8 @@ class TextAnimationProps(BaseModel):
     background_color: Color | None = None
     duration_in_frames: Annotated[int, Field(ge=30, le=600)] = 90
     fps: Literal[30] = 30
+    width: Annotated[int, Field(ge=MIN_SIDE, le=MAX_LONG_SIDE)] = DEFAULT_WIDTH
+    height: Annotated[int, Field(ge=MIN_SIDE, le=MAX_LONG_SIDE)] = DEFAULT_HEIGHT
 
     @field_validator("text")
     @classmethod
@@ -56,6 +69,26 @@ class TextAnimationProps(BaseModel):
     def _family_printable(cls, value: str) -> str:
         if not value.strip() or not value.isprintable():
             raise ValueError("font_family must be a printable family name")
+        return value
+
+    @field_validator("width")
+    @classmethod
+    def _width_even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("width must be an even number of pixels")
+        return value
+
+    @field_validator("height")
+    @classmethod
+    def _height_even_and_short_side(cls, value: int, info: ValidationInfo) -> int:
+        if value % 2:
+            raise ValueError("height must be an even number of pixels")
+        width = info.data.get("width")
+        if isinstance(width, int) and min(width, value) > MAX_SHORT_SIDE:
+            raise ValueError(
+                f"the shorter side must be at most {MAX_SHORT_SIDE} pixels"
+                f" (the longer at most {MAX_LONG_SIDE}), got {width}x{value}"
+            )
         return value
 
     @property

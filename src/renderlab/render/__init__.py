@@ -1,11 +1,15 @@
-"""The native renderer: TextAnimation props to H.264 MP4 and PNG stills.
+"""The native renderer: TextAnimation props to H.264 MP4, VP9 WebM, ProRes MOV, GIF and PNG.
 
 Public API (no database, queue or HTTP knowledge in here):
 
-* :func:`render_video` - a whole render, optionally chunked over a process pool.
+* :func:`render_video` - a whole render in a codec, optionally chunked over a process pool.
 * :func:`plan_chunks`, :func:`render_chunk`, :func:`join_segments` - the pieces, for workers
-  that render chunks on their own and join the segments.
-* :func:`render_still` - one frame as PNG.
+  that render chunks on their own and join the segments (codecs whose descriptor is
+  ``joinable``; the others are one chunk of the whole range).
+* :func:`get_format`, :data:`FORMATS`, :func:`codec_for_output` - the per-codec descriptors
+  (extension, Content-Type, container, pixel formats, alpha, joinable).
+* :func:`render_warnings` - what a codec loses of some props (h264 and transparency).
+* :func:`render_still` - one frame as PNG; :func:`render_poster` - a render's poster PNG.
 * :func:`validate_size` and :class:`RenderSettingsError` - checks made before any drawing.
 
 The names are loaded on first use (PEP 562), so importing a light submodule such as
@@ -20,6 +24,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from renderlab.render.chunks import join_segments, plan_chunks, render_chunk
     from renderlab.render.encode import DEFAULT_CRF, DEFAULT_PRESET, ProgressCallback
+    from renderlab.render.formats import (
+        FORMATS,
+        OutputFormat,
+        codec_for_output,
+        get_format,
+        render_warnings,
+    )
     from renderlab.render.settings import (
         RenderSettingsError,
         check_render,
@@ -28,7 +39,7 @@ if TYPE_CHECKING:
         validate_frame,
         validate_size,
     )
-    from renderlab.render.video import RenderResult, render_still, render_video
+    from renderlab.render.video import RenderResult, render_poster, render_still, render_video
 
 _SOURCES = {
     "join_segments": "chunks",
@@ -37,6 +48,11 @@ _SOURCES = {
     "DEFAULT_CRF": "encode",
     "DEFAULT_PRESET": "encode",
     "ProgressCallback": "encode",
+    "FORMATS": "formats",
+    "OutputFormat": "formats",
+    "codec_for_output": "formats",
+    "get_format": "formats",
+    "render_warnings": "formats",
     "RenderSettingsError": "settings",
     "check_render": "settings",
     "validate_crf": "settings",
@@ -44,6 +60,7 @@ _SOURCES = {
     "validate_frame": "settings",
     "validate_size": "settings",
     "RenderResult": "video",
+    "render_poster": "video",
     "render_still": "video",
     "render_video": "video",
 }
@@ -51,15 +68,21 @@ _SOURCES = {
 __all__ = [
     "DEFAULT_CRF",
     "DEFAULT_PRESET",
+    "FORMATS",
+    "OutputFormat",
     "ProgressCallback",
     "RenderResult",
     "RenderSettingsError",
     "check_render",
+    "codec_for_output",
+    "get_format",
     "join_segments",
     "plan_chunks",
     "render_chunk",
+    "render_poster",
     "render_still",
     "render_video",
+    "render_warnings",
     "validate_crf",
     "validate_duration",
     "validate_frame",

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
 import av
+from PIL import Image
 
 from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits
+from renderlab.render import gif
 from renderlab.render.compose import YuvCanvas
-from renderlab.render.encode import DEFAULT_CRF, ProgressCallback, SegmentWriter
+from renderlab.render.encode import DEFAULT_CRF, DEFAULT_PRESET, ProgressCallback, SegmentWriter
+from renderlab.render.formats import OutputFormat, get_format
 from renderlab.render.frames import FramePainter, PictureKey
+from renderlab.render.rgbavideo import RgbaVideoWriter
 from renderlab.render.settings import RenderSettingsError, as_props, check_render, validate_crf
 
 
@@ -71,40 +75,49 @@ def render_chunk(
     width: int,
     height: int,
     crf: int = DEFAULT_CRF,
+    codec: str = "h264",
+    preset: str = DEFAULT_PRESET,
     on_progress: ProgressCallback | None = None,
     limits: Limits | None = None,
 ) -> Path:
-    """Encode frames ``[start, end)`` to an MP4 segment at ``out_path``.
+    """Encode frames ``[start, end)`` in ``codec`` to a segment (or whole file) at ``out_path``.
 
+    ``crf`` and ``preset`` are x264's (other codecs use their own fixed quality settings).
+    A codec whose descriptor is not ``joinable`` must be given the whole range.
     ``on_progress(done, total)`` is called as frames are written (every few frames and at the
     end); if it raises, the render stops, the partial file is removed and the error propagates.
     """
     props = as_props(props)
     check_render(props, width, height, limits)
     validate_crf(crf)
-    if not (isinstance(start, int) and isinstance(end, int)) or not (
-        0 <= start < end <= props.duration_in_frames
-    ):
-        raise RenderSettingsError(
-            "frames", f"chunk [{start}, {end}) is outside 0..{props.duration_in_frames}."
-        )
+    fmt = get_format(codec)
+    _check_range(props, fmt, start, end)
     path = Path(out_path)
     painter = FramePainter(props, width, height)
     runs = picture_runs(painter, start, end)
-    canvas = YuvCanvas(width, height, painter.background, painter.colour)
-    writer = SegmentWriter(
-        path,
-        width=width,
-        height=height,
-        fps=props.fps,
-        total=end - start,
-        crf=crf,
-        on_progress=on_progress,
-    )
+    if fmt.codec == "gif":
+        _write_gif(painter, runs, path, start, on_progress)
+        return path
+    total = end - start
+    writer: SegmentWriter | RgbaVideoWriter
+    if fmt.codec == "h264":
+        canvas = YuvCanvas(width, height, painter.background, painter.colour)
+        writer = SegmentWriter(
+            path, width=width, height=height, fps=props.fps, total=total, crf=crf,
+            preset=preset, on_progress=on_progress,
+        )  # fmt: skip
+    else:
+        writer = RgbaVideoWriter(
+            path, fmt, width=width, height=height, fps=props.fps, total=total,
+            transparent=painter.background is None, on_progress=on_progress,
+        )  # fmt: skip
     try:
         for key, count in runs:
-            canvas.paint(painter.tile(key), key.opacity)
-            writer.write(canvas.buffer, count)
+            if isinstance(writer, SegmentWriter):
+                canvas.paint(painter.tile(key), key.opacity)
+                writer.write(canvas.buffer, count)
+            else:
+                writer.write(painter.rgba_of(key), count)
         writer.close()
     except BaseException:
         writer.abort()
@@ -112,14 +125,71 @@ def render_chunk(
     return path
 
 
-def join_segments(segment_paths: Sequence[str | Path], out_path: str | Path, *, fps: int) -> Path:
-    """Concatenate segments by stream copy (no re-encoding) into a ``+faststart`` MP4."""
+def _check_range(props: TextAnimationProps, fmt: OutputFormat, start: int, end: int) -> None:
+    if not (isinstance(start, int) and isinstance(end, int)) or not (
+        0 <= start < end <= props.duration_in_frames
+    ):
+        raise RenderSettingsError(
+            "frames", f"chunk [{start}, {end}) is outside 0..{props.duration_in_frames}."
+        )
+    if not fmt.joinable and (start, end) != (0, props.duration_in_frames):
+        raise RenderSettingsError("frames", f"{fmt.codec} is rendered whole, not in chunks.")
+
+
+def _write_gif(
+    painter: FramePainter,
+    runs: list[tuple[PictureKey, int]],
+    path: Path,
+    start: int,
+    on_progress: ProgressCallback | None,
+) -> None:
+    """One GIF frame per run, its delay the run's duration."""
+    total = sum(count for _, count in runs)
+    delays = gif.durations_cs([count for _, count in runs], painter.props.fps, start)
+
+    def frames() -> Iterator[tuple[Image.Image, int]]:
+        done = 0
+        for (key, count), delay in zip(runs, delays, strict=True):
+            tile = painter.tile(key)
+            rgba = painter.rgba_of(key) if tile is not None and tile.colour is not None else None
+            image = gif.picture(
+                tile,
+                key.opacity,
+                width=painter.width,
+                height=painter.height,
+                background=painter.background,
+                colour=painter.colour,
+                rgba=rgba,
+            )
+            yield image, delay
+            done += count
+            if on_progress is not None:
+                on_progress(done, total)
+
+    try:
+        gif.write_gif(path, frames(), transparent=painter.background is None)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        raise
+
+
+def join_segments(
+    segment_paths: Sequence[str | Path], out_path: str | Path, *, fps: int, codec: str = "h264"
+) -> Path:
+    """Concatenate segments by stream copy (no re-encoding) into one ``+faststart`` file.
+
+    Only codecs whose descriptor is ``joinable`` (h264, prores); the others are rendered whole.
+    """
     if not segment_paths:
         raise ValueError("nothing to join")
+    fmt = get_format(codec)
+    if not fmt.joinable:
+        raise ValueError(f"{codec} segments cannot be joined by stream copy; render it whole")
     path = Path(out_path)
     time_base = Fraction(1, fps)
     extradata: bytes | None = None
-    output = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+    output = av.open(str(path), "w", format=fmt.container, options={"movflags": "+faststart"})
     try:
         out_stream = None
         next_pts = 0

@@ -24,8 +24,8 @@ from renderlab.compositions.motion import CURSOR_BLINK_FRAMES, FADE_FRAMES, fram
 from renderlab.compositions.props import TextAnimationProps, graphemes
 from renderlab.limits import Limits
 
-FRAME_WIDTH, FRAME_HEIGHT = 1920, 1080  # the composition, as in render.layout
-LINE_WIDTH = FRAME_WIDTH - 2 * 40
+FRAME_WIDTH, FRAME_HEIGHT = 1920, 1080  # the encoder coefficient's frame size
+PADDING_X = 40  # each side of the composition, as in render.layout
 LINE_HEIGHT_EM = 1.22  # Inter's normal line height; fallback fonts are close to it
 MARGIN_EM = 0.5  # ink above and below the line boxes (the tile is cropped to the ink)
 WRAP_SLACK = 1.15  # breaking at spaces leaves lines shorter than the width
@@ -77,9 +77,9 @@ class _Box:
     on_line: int  # clusters on the last line (the one being typed)
 
 
-def _prefix_boxes(clusters: list[str], font_size: float) -> list[_Box]:
+def _prefix_boxes(clusters: list[str], font_size: float, line_width: float) -> list[_Box]:
     """The box of every prefix (0..N clusters), in one pass."""
-    per_line = LINE_WIDTH / font_size / WRAP_SLACK
+    per_line = line_width / font_size / WRAP_SLACK
     boxes = [_Box(1, 0.0, False, 0, 0)]
     lines, line_em, widest, colour = 1, 0.0, 0.0, False
     word = longest = on_line = 0
@@ -101,10 +101,12 @@ def _prefix_boxes(clusters: list[str], font_size: float) -> list[_Box]:
     return boxes
 
 
-def _box_mpx(box: _Box, font_size: float, scale: float, k: float, height: int) -> float:
+def _box_mpx(
+    box: _Box, font_size: float, scale: float, k: float, line_width: float, height: int
+) -> float:
     """Millions of output pixels of the box drawn for ``box`` at ``scale``."""
     em = font_size * scale * k
-    width = min(LINE_WIDTH * k, box.width_em * em)
+    width = min(line_width * k, box.width_em * em)
     tall = min(float(height), (box.lines * LINE_HEIGHT_EM + MARGIN_EM) * em)
     return width * tall / 1e6
 
@@ -135,15 +137,16 @@ def _pictures(props: TextAnimationProps) -> Iterator[tuple[int, float]]:
 
 def estimate(props: TextAnimationProps, width: int, height: int) -> Estimate:
     """Expected seconds for a whole render of ``props`` at ``width`` x ``height``."""
-    k = min(width / FRAME_WIDTH, height / FRAME_HEIGHT)
+    k = min(width / props.width, height / props.height)  # the composition scaled to the output
+    line_width = float(max(props.width - 2 * PADDING_X, 1))
     clusters = graphemes(props.text)
-    boxes = _prefix_boxes([*clusters, "|"], float(props.font_size))
+    boxes = _prefix_boxes([*clusters, "|"], float(props.font_size), line_width)
     encode = ENCODE_S * width * height / (FRAME_WIDTH * FRAME_HEIGHT)
     seconds, pictures, colour = START_S, 0, False
     for shown, scale in _pictures(props):
         box = boxes[min(shown, len(boxes) - 1)]
         per_mpx = COLOUR_S_PER_MPX if box.colour else MONO_S_PER_MPX
-        seconds += encode + per_mpx * _box_mpx(box, props.font_size, scale, k, height)
+        seconds += encode + per_mpx * _box_mpx(box, props.font_size, scale, k, line_width, height)
         seconds += LAYOUT_S_PER_CLUSTER * shown + LAYOUT_S_PER_WORD_CLUSTER2 * box.word**2
         if props.style == "typewriter":
             seconds += TYPED_S_PER_CLUSTER["colour" if box.colour else "mono"] * box.on_line

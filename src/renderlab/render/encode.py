@@ -17,16 +17,21 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 
+from renderlab.render.gop import KeyframeClock
 from renderlab.render.h264 import StreamRewriter
 
 # Encoder settings (not user-facing limits). veryfast is the comparison's preset; bframes=0 is
 # what lets repeats be written as skip pictures (x264 then uses pic_order_cnt_type 2, and no
-# reordering). FRAME threading is 10-20 % faster than PyAV's default slice threading here.
+# reordering), and ref=1 is what makes them exact with every preset (a skip picture copies the
+# most recent reference; x264 must not predict from an older one it thinks is different).
+# Keyframes are placed here (keyint counts encoded pictures only, not the repeats), so x264's
+# own is off. FRAME threading is 10-20 % faster than PyAV's default slice threading here.
 DEFAULT_CRF = 18  # Remotion's default for H.264
-MIN_CRF, MAX_CRF = 0, 51
+MIN_CRF, MAX_CRF = 1, 51  # crf 0 is lossless High 4:4:4 Predictive, which many decoders refuse
 DEFAULT_PRESET = "veryfast"
-X264_PARAMS = "bframes=0"
+X264_PARAMS = "bframes=0:ref=1:keyint=infinite"
 PROGRESS_EVERY = 5  # frames between progress callbacks (and always at the end)
 
 ProgressCallback = Callable[[int, int], None]
@@ -34,6 +39,28 @@ ProgressCallback = Callable[[int, int], None]
 # BT.709, limited range: what the YUV is written in (render.compose), tagged in the stream.
 _COLOR_BT709 = 1
 _RANGE_MPEG = 1
+
+
+def fill_yuv420p(frame: av.VideoFrame, buffer: np.ndarray) -> None:
+    """Copy an I420 buffer ((h * 3/2, w): Y, then U, then V) into ``frame``, plane by plane.
+
+    Not ``from_numpy_buffer``: PyAV 18 derives the height from it as rows // 6 * 4, so at
+    heights with h mod 4 == 2 the frame is 2 rows short and its chroma planes start 2 rows
+    early (the text's colour sits below its glyphs). Planes may also have padded lines.
+    """
+    width, height = frame.width, frame.height
+    flat = buffer.reshape(-1)
+    luma = width * height
+    chroma = (width // 2) * (height // 2)
+    sources = (
+        flat[:luma].reshape(height, width),
+        flat[luma : luma + chroma].reshape(height // 2, width // 2),
+        flat[luma + chroma : luma + 2 * chroma].reshape(height // 2, width // 2),
+    )
+    for plane, source in zip(frame.planes, sources, strict=True):
+        rows, cols = source.shape
+        view = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+        view[:rows, :cols] = source
 
 
 class SegmentWriter:
@@ -53,6 +80,7 @@ class SegmentWriter:
     ) -> None:
         self.path = path
         self.total = total
+        self._clock = KeyframeClock(fps)
         self.on_progress = on_progress
         self._time_base = Fraction(1, fps)
         self._container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
@@ -65,7 +93,12 @@ class SegmentWriter:
             ctx.color_trc = _COLOR_BT709
             ctx.colorspace = _COLOR_BT709
             ctx.color_range = _RANGE_MPEG
-            stream.options = {"preset": preset, "crf": str(crf), "x264-params": X264_PARAMS}
+            stream.options = {
+                "preset": preset,
+                "crf": str(crf),
+                "forced-idr": "1",
+                "x264-params": X264_PARAMS,
+            }
             ctx.open()
             self._stream = stream
             self._rewriter = StreamRewriter(bytes(ctx.extradata or b""))
@@ -76,23 +109,27 @@ class SegmentWriter:
         self._sent = 0
         self._written = 0
         self._reported = 0
-        self._frame: av.VideoFrame | None = None
-        self._frame_buffer: np.ndarray | None = None
+        self._frame = av.VideoFrame(width, height, "yuv420p")
+        self._frame.color_range = _RANGE_MPEG
+        self._frame.colorspace = _COLOR_BT709
+        self._frame.time_base = self._time_base
 
     def write(self, buffer: np.ndarray, count: int) -> None:
         """Show the yuv420p picture in ``buffer`` ((h * 3/2, w) uint8) for ``count`` frames.
 
-        libx264 copies the picture when it is sent, so the caller may reuse ``buffer``.
+        The picture is encoded once per GOP it spans: a run crossing the 2-second boundary is
+        encoded again there as an IDR picture, so the file is seekable every 2 s. libx264
+        copies the picture when it is sent, so the caller may reuse ``buffer``.
         """
         if count < 1:
             raise ValueError("a picture is shown for at least one frame")
-        if self._frame is None or self._frame_buffer is not buffer:
-            self._frame = av.VideoFrame.from_numpy_buffer(buffer, format="yuv420p")
-            self._frame.color_range = _RANGE_MPEG
-            self._frame.colorspace = _COLOR_BT709
-            self._frame_buffer = buffer
+        fill_yuv420p(self._frame, buffer)
+        for shown, idr in self._clock.split(count):
+            self._send(shown, idr)
+
+    def _send(self, count: int, idr: bool) -> None:
         self._frame.pts = self._sent  # the encoder sees consecutive frames; output times differ
-        self._frame.time_base = self._time_base
+        self._frame.pict_type = PictureType.I if idr else PictureType.NONE
         self._sent += 1
         self._pending.append(count)
         self._mux(self._stream.encode(self._frame))

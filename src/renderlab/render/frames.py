@@ -42,8 +42,8 @@ BLANK = PictureKey("", 1.0, 0, 0.0)
 
 
 @lru_cache(maxsize=64)
-def _layout(text: str, face: FontFace, font_size: float) -> Layout:
-    return layout(text, face, font_size)
+def _layout(text: str, face: FontFace, font_size: float, width: int, height: int) -> Layout:
+    return layout(text, face, font_size, width, height)
 
 
 class FramePainter:
@@ -55,7 +55,7 @@ class FramePainter:
         """``cache_runs=False`` draws every run afresh: the reference drawing, for tests."""
         self.props = props
         self.width, self.height = width, height
-        self.placement = Placement(width, height)
+        self.placement = Placement(width, height, props.width, props.height)
         self.face = resolve_family(props.font_family)
         self.colour: RGB = parse_hex(props.color)
         self.background: RGB | None = (
@@ -82,7 +82,9 @@ class FramePainter:
         if tile_key in self._tiles:
             self._tiles.move_to_end(tile_key)
             return self._tiles[tile_key]
-        lay = _layout(key.shown, self.face, float(self.props.font_size))
+        lay = _layout(
+            key.shown, self.face, float(self.props.font_size), self.props.width, self.props.height
+        )
         tile = rasterize(
             lay, self.placement, scale=key.scale, offset_y=key.offset_px, cache=self.runs
         )
@@ -93,7 +95,10 @@ class FramePainter:
 
     def rgba(self, frame: int) -> np.ndarray:
         """The frame as an RGBA (transparent background) or RGB array."""
-        key = self.picture_key(self.state(frame))
+        return self.rgba_of(self.picture_key(self.state(frame)))
+
+    def rgba_of(self, key: PictureKey) -> np.ndarray:
+        """The picture of ``key`` as an RGBA (transparent background) or RGB array."""
         return compose_rgba(
             self.tile(key),
             key.opacity,

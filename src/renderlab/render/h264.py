@@ -127,6 +127,7 @@ def join_annexb(units: list[bytes]) -> bytes:
 
 @dataclass(frozen=True)
 class Sps:
+    profile_idc: int
     sps_id: int
     chroma_format_idc: int
     separate_colour_plane: bool
@@ -137,6 +138,7 @@ class Sps:
     width_mbs: int
     height_map_units: int
     frame_mbs_only: bool
+    max_num_ref_frames: int = 1
 
     @property
     def pic_size_mbs(self) -> int:
@@ -197,12 +199,13 @@ def parse_sps(nal: bytes) -> Sps:
         r.se()
         for _ in range(r.ue()):
             r.se()
-    r.ue()  # max_num_ref_frames
+    max_num_ref_frames = r.ue()
     r.u(1)  # gaps_in_frame_num_value_allowed_flag
     width_mbs = r.ue() + 1
     height_map_units = r.ue() + 1
     frame_mbs_only = bool(r.u(1))
     return Sps(
+        profile_idc=profile_idc,
         sps_id=sps_id,
         chroma_format_idc=chroma_format_idc,
         separate_colour_plane=separate,
@@ -213,6 +216,7 @@ def parse_sps(nal: bytes) -> Sps:
         width_mbs=width_mbs,
         height_map_units=height_map_units,
         frame_mbs_only=frame_mbs_only,
+        max_num_ref_frames=max_num_ref_frames,
     )
 
 
@@ -245,6 +249,24 @@ def parse_pps(nal: bytes) -> Pps:
         deblocking_filter_control_present=deblocking,
         redundant_pic_cnt_present=redundant,
     )
+
+
+HIGH_444_PREDICTIVE = 244
+
+
+def check_repeatable(sps: Sps) -> None:
+    """Refuse a stream the repeat pictures would corrupt, or that players refuse.
+
+    A skip picture decodes to the most recent reference picture; the encoder, which never saw
+    the repeats, may predict from an older one. That is the same picture only while the
+    stream keeps one reference frame, so more than one is refused rather than corrupted.
+    """
+    if sps.max_num_ref_frames > 1:
+        raise BitstreamError(
+            f"the encoder keeps {sps.max_num_ref_frames} reference frames; repeats need ref=1"
+        )
+    if sps.profile_idc == HIGH_444_PREDICTIVE:
+        raise BitstreamError("High 4:4:4 Predictive (lossless) streams are refused by many players")
 
 
 # --- CABAC (9.3.4), only what an all-skip P slice needs ----------------------------------------
@@ -383,6 +405,7 @@ class StreamRewriter:
         kind = unit[0] & 0x1F
         if kind == NAL_SPS:
             sps = parse_sps(unit)
+            check_repeatable(sps)
             self.sps[sps.sps_id] = sps
         elif kind == NAL_PPS:
             pps = parse_pps(unit)

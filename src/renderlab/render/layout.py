@@ -1,4 +1,5 @@
-"""Line layout of the text box, in 1080p composition pixels, as a browser lays out the spec's CSS.
+"""Line layout of the text box, in composition pixels (1920x1080 unless the props say), as a
+browser lays out the spec's CSS in a viewport of that size.
 
 ``white-space: pre-wrap`` (newlines break, spaces are kept and hang at a wrap),
 ``word-break: break-word`` (a word wider than the line is broken between grapheme clusters),
@@ -311,7 +312,12 @@ def _break_word(segment: list[_Cluster], m: _Measurer, max_width: float) -> list
 
 
 def _place_line(
-    clusters: list[_Cluster], soft: bool, m: _Measurer, max_width: float, baseline: float
+    clusters: list[_Cluster],
+    soft: bool,
+    m: _Measurer,
+    max_width: float,
+    baseline: float,
+    centre_x: float = FRAME_WIDTH / 2,
 ) -> Line:
     end = _trim(clusters)
     trimmed_width = m.width(clusters[:end])
@@ -330,7 +336,7 @@ def _place_line(
     logical = m.runs(drawn)
     widths = [measure(f, m.size, m.optical_size, t, lv % 2 == 1) for t, f, lv in logical]
     visual = bidi.visual_order(list(zip(logical, widths, strict=True)), [r[2] for r in logical])
-    x = FRAME_WIDTH / 2 - width / 2
+    x = centre_x - width / 2
     runs = []
     for (text_run, face, level), run_width in visual:
         runs.append(Run(text_run, face, level % 2 == 1, x, run_width))
@@ -338,8 +344,15 @@ def _place_line(
     return Line(tuple(runs), baseline, width)
 
 
-def layout(text: str, primary: FontFace, font_size: float) -> Layout:
-    """Lay out ``text`` (any Unicode) in ``primary`` at ``font_size`` 1080p px."""
+def layout(
+    text: str,
+    primary: FontFace,
+    font_size: float,
+    frame_width: int = FRAME_WIDTH,
+    frame_height: int = FRAME_HEIGHT,
+) -> Layout:
+    """Lay out ``text`` (any Unicode) in ``primary`` at ``font_size`` composition px, in a
+    ``frame_width`` x ``frame_height`` composition (wrap at width - 80, centred in both)."""
     optical_size = float(font_size)
     metrics = vertical_metrics(primary)
     scale = font_size / metrics.units_per_em
@@ -347,7 +360,7 @@ def layout(text: str, primary: FontFace, font_size: float) -> Layout:
     descent = round(metrics.descender * scale)
     gap = round(metrics.line_gap * scale)
     line_height = ascent + descent + gap
-    max_width = FRAME_WIDTH - 2 * PADDING_X
+    max_width = frame_width - 2 * PADDING_X
     m = _Measurer(float(font_size), optical_size)
     picker = _FontPicker(primary)
     paragraphs = sanitize(text).split("\n")
@@ -357,9 +370,11 @@ def layout(text: str, primary: FontFace, font_size: float) -> Layout:
     for paragraph in paragraphs:
         broken.extend(_break_lines(_clusters(paragraph, picker), m, max_width))
     total = line_height * len(broken)
-    top = FRAME_HEIGHT / 2 - total / 2
+    top = frame_height / 2 - total / 2
     lines = tuple(
-        _place_line(clusters, soft, m, max_width, top + i * line_height + gap / 2 + ascent)
+        _place_line(
+            clusters, soft, m, max_width, top + i * line_height + gap / 2 + ascent, frame_width / 2
+        )
         for i, (clusters, soft) in enumerate(broken)
     )
     return Layout(lines, float(font_size), optical_size, top, top + total, ascent, descent)

@@ -55,27 +55,33 @@ class Tile:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where the composition frame lands in the output: uniform scale ``k``, centred."""
+    """Where the composition frame lands in the output: uniform scale ``k``, centred.
+
+    ``frame_width`` x ``frame_height`` is the composition's size (the props'); the output is
+    the same aspect ratio, smaller or equal, so the whole frame scales uniformly.
+    """
 
     width: int
     height: int
+    frame_width: int = FRAME_WIDTH
+    frame_height: int = FRAME_HEIGHT
 
     @property
     def k(self) -> float:
-        return min(self.width / FRAME_WIDTH, self.height / FRAME_HEIGHT)
+        return min(self.width / self.frame_width, self.height / self.frame_height)
 
     def x(self, x: float) -> float:
-        return self.width / 2 + (x - FRAME_WIDTH / 2) * self.k
+        return self.width / 2 + (x - self.frame_width / 2) * self.k
 
     def y(self, y: float) -> float:
-        return self.height / 2 + (y - FRAME_HEIGHT / 2) * self.k
+        return self.height / 2 + (y - self.frame_height / 2) * self.k
 
     def clip_box(self) -> tuple[int, int, int, int]:
         """The padded width, and the frame's height, in output pixels: (x0, y0, x1, y1)."""
         x0 = max(0, math.ceil(self.x(PADDING_X) - 1e-9))
-        x1 = min(self.width, math.floor(self.x(FRAME_WIDTH - PADDING_X) + 1e-9))
+        x1 = min(self.width, math.floor(self.x(self.frame_width - PADDING_X) + 1e-9))
         y0 = max(0, math.ceil(self.y(0) - 1e-9))
-        y1 = min(self.height, math.floor(self.y(FRAME_HEIGHT) + 1e-9))
+        y1 = min(self.height, math.floor(self.y(self.frame_height) + 1e-9))
         return x0, y0, x1, y1
 
 
@@ -99,7 +105,7 @@ def rasterize(
     size = layout.font_size * k * scale
     if size < MIN_DRAWN_PX or not layout.lines:
         return None
-    cx, cy = FRAME_WIDTH / 2, FRAME_HEIGHT / 2
+    cx, cy = placement.frame_width / 2, placement.frame_height / 2
     clip_x0, clip_y0, clip_x1, clip_y1 = placement.clip_box()
 
     def out_y(y: float) -> float:

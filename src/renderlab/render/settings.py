@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from renderlab.caps import CapError, check_duration, check_size
+from renderlab.caps import CapError, check_duration, check_render_size, check_size
 from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits, get_limits
 from renderlab.render.encode import MAX_CRF, MIN_CRF
@@ -31,7 +31,11 @@ def validate_duration(props: TextAnimationProps, limits: Limits | None = None) -
 
 def validate_crf(crf: int) -> None:
     if isinstance(crf, bool) or not isinstance(crf, int) or not MIN_CRF <= crf <= MAX_CRF:
-        raise RenderSettingsError("crf", f"crf must be an integer from {MIN_CRF} to {MAX_CRF}.")
+        raise RenderSettingsError(
+            "crf",
+            f"crf must be an integer from {MIN_CRF} to {MAX_CRF} (crf 0 is lossless"
+            " High 4:4:4, which many players cannot decode).",
+        )
 
 
 def validate_frame(props: TextAnimationProps, frame: int) -> None:
@@ -57,5 +61,5 @@ def check_render(
 ) -> None:
     """Everything a render or still of ``props`` at this size must pass, limits included."""
     limits = limits or get_limits()
-    validate_size(width, height, limits)
+    check_render_size(width, height, props.width, props.height, limits)
     validate_duration(props, limits)

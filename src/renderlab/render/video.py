@@ -23,6 +23,7 @@ from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits, get_limits
 from renderlab.render.chunks import join_segments, plan_chunks, render_chunk
 from renderlab.render.encode import DEFAULT_CRF, ProgressCallback
+from renderlab.render.formats import get_format
 from renderlab.render.frames import FramePainter
 from renderlab.render.settings import (
     as_props,
@@ -57,6 +58,22 @@ def render_still(
     return FramePainter(props, width, height).png(frame)
 
 
+def render_poster(
+    props: TextAnimationProps | Mapping[str, Any],
+    width: int,
+    height: int,
+    frame: int | None = None,
+    *,
+    limits: Limits | None = None,
+) -> bytes:
+    """The poster of a render: PNG of ``frame`` (default the last frame) at the render's size,
+    RGBA with the alpha kept where the background is transparent (the still path's pixels)."""
+    props = as_props(props)
+    if frame is None:
+        frame = props.duration_in_frames - 1
+    return render_still(props, frame, width, height, limits=limits)
+
+
 def render_video(
     props: TextAnimationProps | Mapping[str, Any],
     out_path: str | Path,
@@ -64,13 +81,16 @@ def render_video(
     width: int = 1920,
     height: int = 1080,
     crf: int = DEFAULT_CRF,
+    codec: str = "h264",
     chunk_size: int | None = None,
     workers: int = 1,
     on_progress: ProgressCallback | None = None,
     limits: Limits | None = None,
 ) -> RenderResult:
-    """Render ``props`` to an H.264 MP4 at ``out_path``.
+    """Render ``props`` to ``out_path`` in ``codec`` (h264, vp9, prores or gif).
 
+    Codecs that cannot be joined by stream copy (see :mod:`renderlab.render.formats`) are
+    rendered in one piece whatever ``chunk_size``/``workers`` say.
     ``on_progress(done, total)`` counts frames of the whole render (from a helper thread when
     ``workers > 1``); if it raises, the render stops, no output is left, and it propagates.
     """
@@ -79,8 +99,11 @@ def render_video(
     props = as_props(props)
     check_render(props, width, height, limits)
     validate_crf(crf)
+    fmt = get_format(codec)
     total = props.duration_in_frames
     chunks = plan_chunks(total, chunk_size, workers, limits.min_chunk_frames)
+    if not fmt.joinable:
+        chunks = [(0, total)]
     path = Path(out_path)
     if len(chunks) == 1:
         render_chunk(
@@ -91,33 +114,34 @@ def render_video(
             width=width,
             height=height,
             crf=crf,
+            codec=codec,
             on_progress=on_progress,
             limits=limits,
         )
     else:
         work = Path(tempfile.mkdtemp(prefix=".renderlab-", dir=path.parent))
         try:
-            segments = [work / f"{i:04d}.mp4" for i in range(len(chunks))]
+            segments = [work / f"{i:04d}{fmt.extension}" for i in range(len(chunks))]
             jobs = [
-                (props, s, e, seg, width, height, crf, limits)
+                (props, s, e, seg, width, height, crf, codec, limits)
                 for (s, e), seg in zip(chunks, segments, strict=True)
             ]
             if workers == 1:
                 _render_serially(jobs, total, on_progress)
             else:
                 _render_in_pool(jobs, total, min(workers, len(jobs)), on_progress)
-            join_segments(segments, path, fps=props.fps)
+            join_segments(segments, path, fps=props.fps, codec=codec)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return RenderResult(total, path.stat().st_size, time.perf_counter() - started)
 
 
-_Job = tuple[TextAnimationProps, int, int, Path, int, int, int, Limits]
+_Job = tuple[TextAnimationProps, int, int, Path, int, int, int, str, Limits]
 
 
 def _encode(job: _Job, report: ProgressCallback) -> int:
     """Encode one job's segment; returns its frame count."""
-    props, start, end, segment, width, height, crf, limits = job
+    props, start, end, segment, width, height, crf, codec, limits = job
     render_chunk(
         props,
         start,
@@ -126,6 +150,7 @@ def _encode(job: _Job, report: ProgressCallback) -> int:
         width=width,
         height=height,
         crf=crf,
+        codec=codec,
         on_progress=report,
         limits=limits,
     )

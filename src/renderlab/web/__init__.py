@@ -5,10 +5,11 @@
 are served, so no request can reach any other file.
 
 Every response carries a strict Content-Security-Policy: scripts, styles and requests only from
-this origin, images also from ``blob:``/``data:`` (the preview), media from anywhere (a render's
-signed URL may point at an S3-compatible store). The app's security middleware appends
-``frame-ancestors 'none'``. The page reads the identity mode from a ``<meta>`` tag filled here, so
-it needs no probing request to decide between a name field and a token field.
+this origin, images also from ``blob:``/``data:`` (the preview), posters and media from any
+http(s) URL (a render's signed URLs may point at an S3-compatible store). The app's security
+middleware appends ``frame-ancestors 'none'``. The page reads the identity mode from a
+``<meta>`` tag filled here, so it needs no probing request to decide between a name field and a
+token field.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' blob: data:",
+        "img-src 'self' blob: data: http: https:",
         "media-src 'self' blob: http: https:",
         "connect-src 'self'",
         "font-src 'self'",

@@ -12,9 +12,10 @@ import {
   tokenName,
 } from "./api.js";
 import { SignIn, authMode, tokenFromFragment } from "./auth.js";
-import { clock, timeOfDay, videoFileName } from "./format.js";
+import { clock, timeOfDay } from "./format.js";
 import { PropsForm } from "./form.js";
 import { History } from "./history.js";
+import { fileName } from "./outputs.js";
 import { Preview } from "./preview.js";
 import { Quota } from "./quota.js";
 import { RenderPanel } from "./render.js";
@@ -28,13 +29,14 @@ const STARTING_LABEL = "Starting...";
 // The generation last stored from the form: rendering the same props again reuses it, so
 // re-renders and retries do not fill the history with copies.
 let stored = null; // {propsKey, key, id}
+let launching = false;
 
 const keyOf = (props, prompt) => JSON.stringify([props, prompt]);
 
 const form = new PropsForm({
   onChange: () => {
     preview.propsChanged();
-    saveDraft();
+    renderOptionsChanged();
   },
 });
 const preview = new Preview({
@@ -42,15 +44,12 @@ const preview = new Preview({
   storedStill: (props) =>
     stored && stored.propsKey === JSON.stringify(props) ? `/v1/generations/${encodeURIComponent(stored.id)}/still` : null,
 });
-const quota = new Quota();
+const quota = new Quota({ onChange: () => updateRenderButton() });
 const panel = new RenderPanel({
   onUpdate: (render) => history.updateRender(render),
-  onFinished: () => {
-    quota.refresh();
-    history.load();
-  },
+  onFinished: () => quota.refresh(),
   onRetry: (render) =>
-    launch(async () => render.generation_id, { width: render.width, height: render.height }, panel.fileName),
+    launch(async () => render.generation_id, { width: render.width, height: render.height }, render.codec ?? "h264", panel.text),
 });
 const history = new History({
   onEdit: (generation) => {
@@ -63,12 +62,18 @@ const history = new History({
     $("editor-title").scrollIntoView({ behavior: "smooth", block: "start" });
     $("text").focus({ preventScroll: true });
   },
-  onShow: (generation) => showRender(generation.latest_render, generation.animation_props.text),
+  onWatch: (render, generation) => showRender(render, generation.animation_props.text),
+  onDeleted: ({ renderId, generationId }) => {
+    const shown = panel.render;
+    if (shown && (shown.id === renderId || shown.generation_id === generationId)) panel.clear();
+    if (stored && stored.id === generationId) stored = null;
+    quota.refresh();
+  },
 });
 const signIn = new SignIn({ onSignedIn: () => signedIn() });
 
 function showRender(render, text) {
-  panel.watch(render, { fileName: videoFileName(text, render.height) });
+  panel.watch(render, { fileName: fileName(text, render), text });
   $("progress").scrollIntoView({ behavior: "smooth", block: "nearest" });
 }
 
@@ -86,7 +91,7 @@ async function storeGeneration() {
 
 function showRenderError(error) {
   let message = error.message;
-  if (error instanceof ApiError && error.status === 429) {
+  if (error instanceof ApiError && error.status === 429 && error.code !== "too_many_concurrent_renders") {
     const wait = error.retryAfterMs ?? 0;
     message += ` Next free slot at ${timeOfDay(new Date(Date.now() + wait))} (in ${clock(wait)}).`;
     quota.exhausted(wait);
@@ -95,35 +100,52 @@ function showRenderError(error) {
   renderError.hidden = false;
 }
 
-/** Start a render of the generation `getGenerationId()` resolves to, at `size`. */
-async function launch(getGenerationId, size, fileName) {
-  const buttons = [renderButton, $("retry-button")];
-  for (const button of buttons) button.disabled = true;
+/** Render off while a request is on its way or when no render is left this hour. */
+function updateRenderButton() {
+  const empty = quota.state !== null && quota.state.remaining <= 0;
+  renderButton.disabled = launching || empty;
+  $("render-hint").hidden = !empty || launching;
+  $("render-hint").textContent = empty ? "No renders left right now: Render comes back when a slot frees up (see the countdown above)." : "";
+}
+
+/** H.264 has no alpha: say so before Render is pressed, not after. */
+function renderOptionsChanged() {
+  const transparent = !("background_color" in form.props());
+  $("alpha-warning").hidden = !(transparent && form.codec() === "h264");
+  saveDraft();
+}
+
+/** Start a render of the generation `getGenerationId()` resolves to, at `size`, as `codec`. */
+async function launch(getGenerationId, size, codec, text) {
+  launching = true;
+  updateRenderButton();
+  $("retry-button").disabled = true;
   renderButton.textContent = STARTING_LABEL;
   renderButton.setAttribute("aria-busy", "true");
   renderError.hidden = true;
+  panel.clear(); // the panel shows this render or nothing: never the previous animation's
   try {
     const generationId = await getGenerationId();
-    const render = await postJSON(
-      "/v1/renders",
-      { generation_id: generationId, ...size },
-      { headers: { "Idempotency-Key": newIdempotencyKey() } },
-    );
-    panel.watch(render, { fileName });
-    $("progress").scrollIntoView({ block: "nearest" });
+    const body = { generation_id: generationId, ...size };
+    if (codec !== "h264") body.codec = codec; // the default; servers without codecs take it
+    const render = await postJSON("/v1/renders", body, { headers: { "Idempotency-Key": newIdempotencyKey() } });
+    showRender(render, text);
     quota.refresh();
     history.load();
   } catch (error) {
     if (error.name === "AbortError") return;
     if (error instanceof ApiError && error.status === 422 && form.showErrors(error.fields, "")) {
       form.focusFirstError();
+      return; // the messages are beside the fields: no second red box
     }
     if (error instanceof ApiError && error.status === 401) return; // back at sign-in
     showRenderError(error);
   } finally {
-    for (const button of buttons) button.disabled = false;
+    launching = false;
+    $("retry-button").disabled = false;
     renderButton.textContent = RENDER_LABEL;
     renderButton.removeAttribute("aria-busy");
+    updateRenderButton();
   }
 }
 
@@ -132,19 +154,31 @@ const DRAFT_KEY = "renderlab.draft";
 
 function saveDraft() {
   try {
-    const draft = { props: form.props(), prompt: form.prompt(), size: $("size").value };
+    const draft = {
+      props: form.props(),
+      prompt: form.prompt(),
+      background: form.background(), // kept while Transparent is ticked
+      size: $("size").value,
+      codec: $("codec").value,
+    };
     window.localStorage.setItem(DRAFT_KEY, JSON.stringify(draft));
   } catch {
     // storage disabled: nothing to keep
   }
 }
 
+function choose(select, value) {
+  if ([...select.options].some((option) => option.value === value)) select.value = value;
+}
+
 function restoreDraft() {
   try {
     const draft = JSON.parse(window.localStorage.getItem(DRAFT_KEY) || "null");
     if (!draft || typeof draft.props !== "object") return;
+    choose($("size"), draft.size);
+    choose($("codec"), draft.codec);
+    if (typeof draft.background === "string") form.setBackground(draft.background);
     form.fill(draft.props, draft.prompt);
-    if ([...$("size").options].some((option) => option.value === draft.size)) $("size").value = draft.size;
   } catch {
     // a damaged draft: start from the defaults
   }
@@ -158,12 +192,35 @@ function dropDraft() {
   }
 }
 
-$("size").addEventListener("change", saveDraft);
+for (const id of ["size", "codec"]) {
+  $(id).addEventListener("change", () => {
+    form.clearError(id);
+    form.updateHints();
+    renderOptionsChanged();
+  });
+}
 
 renderButton.addEventListener("click", () => {
-  const size = form.size();
-  launch(storeGeneration, size, videoFileName(form.props().text, size.height));
+  launch(storeGeneration, form.size(), form.codec(), form.props().text);
 });
+
+$("new-animation").addEventListener("click", () => {
+  stored = null;
+  panel.clear();
+  renderError.hidden = true;
+  form.reset();
+  $("prompt").focus();
+});
+
+/** The server's installed font families for the picker (older servers have no list). */
+async function loadFonts() {
+  try {
+    const { items } = await getJSON("/v1/fonts");
+    form.setFonts(items.map((item) => item.family));
+  } catch {
+    // no list: the picker keeps its default and no fallback warning is shown
+  }
+}
 
 // True between a new token's arrival and the first answer that accepts it.
 let verifying = false;
@@ -179,7 +236,7 @@ async function signedIn() {
   if (!currentToken()) return;
   verifying = false;
   preview.start();
-  await Promise.all([history.load(), resumeRunning()]);
+  await Promise.all([history.load(), resumeRunning(), loadFonts()]);
 }
 
 /** After a reload, follow my newest render if it is still running. */
@@ -205,8 +262,7 @@ function signOut(message = "") {
   history.clear();
   $("app").hidden = true;
   $("account").hidden = true;
-  $("progress").hidden = true;
-  panel.render = null;
+  panel.clear();
   renderError.hidden = true;
   mode.then((m) => signIn.show(m, message));
 }

@@ -1,14 +1,32 @@
-// The TextAnimation form: reads the props (as typed: the API does the validating), fills them
-// back in from a stored generation, and shows the API's messages beside the fields they name.
+// The TextAnimation form: reads the props (colour names sent as hex, seconds sent as frames),
+// fills them back in from a stored generation, and shows one friendly message per field,
+// cleared as soon as that field is edited.
 
+import { toHex } from "./colors.js";
 import { graphemeCount } from "./format.js";
+import { controlFor, friendly, plain } from "./messages.js";
 
-const HEX = /^#[0-9A-Fa-f]{6}$/;
 const MAX_TEXT = 500;
-// API field names (after an "animation_props." prefix is dropped) -> the control showing them.
-const FIELD_CONTROLS = { width: "size", height: "size" };
+const FPS = 30;
+const DEFAULT_FORMAT = "1920x1080";
+const SIZE_SCALES = { full: 1, medium: 2 / 3, small: 1 / 3 };
+const SIZE_NAMES = { full: "Full", medium: "Medium", small: "Small" };
+const DEFAULTS = {
+  text: "Hello, renderlab",
+  style: "fade-in",
+  font_family: "Inter",
+  font_size: 48,
+  color: "#FFFFFF",
+  background_color: "#101820",
+  duration_in_frames: 90,
+};
+// What the renderer draws as Inter anyway: no warning for these.
+const INTER_ALIASES = new Set(["sansserif", "systemui", "uisansserif"]);
+// Inputs whose edits clear another control's message.
+const ERROR_OWNERS = { "color-picker": "color", "background-picker": "background_color", transparent: "background_color" };
 
 const $ = (id) => document.getElementById(id);
+const fontKey = (name) => name.toLowerCase().replace(/[^0-9a-z]/g, "");
 
 function numberOrNull(input) {
   return input.value.trim() === "" ? null : Number(input.value);
@@ -20,11 +38,12 @@ export class PropsForm {
     this.onChange = onChange;
     this.formError = $("form-error");
     this.shown = new Set();
+    this.fonts = null; // installed family keys, once the server listed them
     this.pairColor($("color-picker"), $("color"));
     this.pairColor($("background-picker"), $("background_color"));
     $("transparent").addEventListener("change", () => this.syncTransparent());
-    this.form.addEventListener("input", () => this.changed());
-    this.form.addEventListener("change", () => this.changed());
+    this.form.addEventListener("input", (event) => this.edited(event));
+    this.form.addEventListener("change", (event) => this.edited(event));
     this.form.addEventListener("submit", (event) => event.preventDefault());
     this.updateHints();
   }
@@ -34,7 +53,8 @@ export class PropsForm {
       text.value = picker.value.toUpperCase();
     });
     text.addEventListener("input", () => {
-      if (HEX.test(text.value.trim())) picker.value = text.value.trim().toLowerCase();
+      const hex = toHex(text.value);
+      if (hex) picker.value = hex.toLowerCase();
     });
   }
 
@@ -44,7 +64,14 @@ export class PropsForm {
     $("background-picker").disabled = transparent;
   }
 
-  changed() {
+  edited(event) {
+    // Only a new value clears a message: the "change" that follows on blur must not move the
+    // layout under the pointer of a click that is on its way (e.g. on Render).
+    const id = event.type === "input" ? event.target.id : null;
+    if (id) {
+      this.clearError(ERROR_OWNERS[id] ?? id);
+      this.formError.hidden = true; // a sentence about the old values would go stale
+    }
     this.updateHints();
     this.onChange();
   }
@@ -52,23 +79,41 @@ export class PropsForm {
   updateHints() {
     const count = graphemeCount($("text").value);
     $("text-count").textContent = `${count} of ${MAX_TEXT} characters`;
-    const frames = numberOrNull($("duration_in_frames"));
+    const frames = this.frames();
     $("duration-hint").textContent =
-      frames === null || Number.isNaN(frames) ? "30 to 600 frames" : `${(frames / 30).toFixed(1)} s at 30 fps`;
+      frames === null || Number.isNaN(frames) ? "1 to 20 s at 30 fps" : `1 to 20 s at 30 fps (${frames} frames)`;
+    for (const id of ["color", "background_color"]) {
+      const hex = toHex($(id).value);
+      const named = hex && hex !== $(id).value.trim().toUpperCase();
+      $(`${id}-hint`).textContent = named ? `Sent as ${hex}` : "#RRGGBB or a colour name (orange, teal…)";
+    }
+    this.updateSizeLabels();
+    this.checkFont();
   }
 
-  /** The props exactly as typed; blanks become null so the API names them. */
+  /** The duration in frames at 30 fps, from the seconds typed. */
+  frames() {
+    const seconds = numberOrNull($("duration"));
+    if (seconds === null || Number.isNaN(seconds)) return seconds;
+    return Math.round(seconds * FPS);
+  }
+
+  /** The props to send: colours as hex when they parse (as typed otherwise, so the API names them). */
   props() {
     const props = {
       text: $("text").value,
       style: $("style").value,
       font_family: $("font_family").value.trim(),
       font_size: numberOrNull($("font_size")),
-      color: $("color").value.trim(),
-      duration_in_frames: numberOrNull($("duration_in_frames")),
-      fps: Number($("fps").value),
+      color: toHex($("color").value) ?? $("color").value.trim(),
+      duration_in_frames: this.frames(),
+      fps: FPS,
     };
-    if (!$("transparent").checked) props.background_color = $("background_color").value.trim();
+    if (!$("transparent").checked) {
+      props.background_color = toHex($("background_color").value) ?? $("background_color").value.trim();
+    }
+    // 16:9 is the contract's default size: leaving it out keeps servers without sizes working.
+    if ($("format").value !== DEFAULT_FORMAT) Object.assign(props, this.format());
     return props;
   }
 
@@ -77,67 +122,131 @@ export class PropsForm {
     return value === "" ? null : value;
   }
 
-  /** {width, height} of the chosen video size. */
-  size() {
-    const [width, height] = $("size").value.split("x").map(Number);
+  /** {width, height} of the composition (the Format picker). */
+  format() {
+    const [width, height] = $("format").value.split("x").map(Number);
     return { width, height };
+  }
+
+  /** {width, height} of the video: the format scaled by the Video size, kept even. */
+  size() {
+    const { width, height } = this.format();
+    const scale = SIZE_SCALES[$("size").value] ?? 1;
+    const even = (n) => Math.max(2, Math.round((n * scale) / 2) * 2);
+    return { width: even(width), height: even(height) };
+  }
+
+  updateSizeLabels() {
+    const chosen = $("size").value;
+    for (const option of $("size").options) {
+      $("size").value = option.value;
+      const { width, height } = this.size();
+      option.textContent = `${SIZE_NAMES[option.value]} (${width} × ${height})`;
+    }
+    $("size").value = chosen;
+  }
+
+  codec() {
+    return $("codec").value;
+  }
+
+  /** The server's installed families: fills the picker and enables the fallback warning. */
+  setFonts(families) {
+    $("font-list").replaceChildren(
+      ...families.map((family) => Object.assign(document.createElement("option"), { value: family })),
+    );
+    this.fonts = new Set(families.map(fontKey));
+    this.checkFont();
+  }
+
+  checkFont() {
+    const warning = $("font_family-warning");
+    const typed = $("font_family").value.trim();
+    const names = typed.split(",").map((part) => fontKey(part.replace(/['"]/g, "")));
+    const known = !this.fonts || !typed || names.some((n) => this.fonts.has(n) || INTER_ALIASES.has(n));
+    warning.hidden = known;
+    warning.textContent = known ? "" : `“${typed}” is not installed on this server: the video will use Inter.`;
   }
 
   fill(props, prompt) {
     $("text").value = props.text ?? "";
-    $("style").value = props.style ?? "fade-in";
-    $("font_family").value = props.font_family ?? "Inter";
-    $("font_size").value = props.font_size ?? 48;
-    $("color").value = (props.color ?? "#FFFFFF").toUpperCase();
-    $("color-picker").value = $("color").value.toLowerCase();
+    $("style").value = props.style ?? DEFAULTS.style;
+    $("font_family").value = props.font_family ?? DEFAULTS.font_family;
+    $("font_size").value = props.font_size ?? DEFAULTS.font_size;
+    $("color").value = (props.color ?? DEFAULTS.color).toUpperCase();
+    $("color-picker").value = toHex($("color").value)?.toLowerCase() ?? "#ffffff";
     const transparent = !props.background_color;
     $("transparent").checked = transparent;
-    if (!transparent) {
-      $("background_color").value = props.background_color.toUpperCase();
-      $("background-picker").value = props.background_color.toLowerCase();
-    }
+    if (!transparent) this.setBackground(props.background_color);
     this.syncTransparent();
-    $("duration_in_frames").value = props.duration_in_frames ?? 90;
+    const frames = props.duration_in_frames ?? DEFAULTS.duration_in_frames;
+    $("duration").value = String(Math.round((frames / (props.fps ?? FPS)) * 100) / 100);
+    const format = `${props.width ?? 1920}x${props.height ?? 1080}`;
+    if ([...$("format").options].some((o) => o.value === format)) $("format").value = format;
     $("prompt").value = prompt ?? "";
     this.clearErrors();
     this.changed();
   }
 
+  /** The background field's value, kept while Transparent is ticked (and in the draft). */
+  background() {
+    return $("background_color").value;
+  }
+
+  setBackground(value) {
+    $("background_color").value = value.toUpperCase();
+    const hex = toHex(value);
+    if (hex) $("background-picker").value = hex.toLowerCase();
+  }
+
+  /** Back to a fresh animation: default values, empty prompt. */
+  reset() {
+    this.fill({ ...DEFAULTS }, null);
+    $("format").value = DEFAULT_FORMAT;
+    this.changed();
+  }
+
+  changed() {
+    this.updateHints();
+    this.onChange();
+  }
+
   /**
-   * Shows the API's field messages beside their controls; what names no control shows in the
-   * form's alert. Returns true when at least one field message was placed.
+   * One friendly message under each control the API's fields name; the form's alert only for
+   * what names no control. Returns true when at least one field message was placed.
    */
   showErrors(fields, fallbackMessage) {
     this.clearErrors();
     const loose = [];
     for (const { field = "", message = "" } of fields) {
-      const name = FIELD_CONTROLS[field.replace(/^animation_props\./, "")] ?? field.replace(/^animation_props\./, "");
-      const control = name && document.getElementById(name);
-      const slot = name && document.getElementById(`${name}-error`);
-      if (!control || !slot) {
-        loose.push(message);
+      const name = controlFor(field);
+      const slot = $(`${name}-error`);
+      if (!$(name) || !slot) {
+        loose.push(plain(message));
         continue;
       }
-      slot.textContent = slot.hidden ? message : `${slot.textContent} ${message}`;
+      slot.textContent = friendly(name, message); // one message per field, however many came
       slot.hidden = false;
-      control.setAttribute("aria-invalid", "true");
+      $(name).setAttribute("aria-invalid", "true");
       this.shown.add(name);
     }
-    if (loose.length || (!this.shown.size && fallbackMessage)) {
-      this.formError.textContent = loose.length ? loose.join(" ") : fallbackMessage;
-      this.formError.hidden = false;
-    }
+    const box = loose.length ? [...new Set(loose)].join(" ") : this.shown.size ? "" : plain(fallbackMessage || "");
+    this.formError.textContent = box;
+    this.formError.hidden = !box;
     return this.shown.size > 0;
   }
 
+  clearError(name) {
+    if (!this.shown.has(name)) return;
+    const slot = $(`${name}-error`);
+    slot.hidden = true;
+    slot.textContent = "";
+    $(name).removeAttribute("aria-invalid");
+    this.shown.delete(name);
+  }
+
   clearErrors() {
-    for (const name of this.shown) {
-      const slot = document.getElementById(`${name}-error`);
-      slot.hidden = true;
-      slot.textContent = "";
-      document.getElementById(name).removeAttribute("aria-invalid");
-    }
-    this.shown.clear();
+    for (const name of [...this.shown]) this.clearError(name);
     this.formError.hidden = true;
     this.formError.textContent = "";
   }
@@ -145,6 +254,6 @@ export class PropsForm {
   /** Focus the first control with a message (after a failed render request). */
   focusFirstError() {
     const first = [...this.shown][0];
-    if (first) document.getElementById(first).focus();
+    if (first) $(first).focus();
   }
 }

@@ -61,16 +61,3 @@ export function graphemeCount(text) {
   for (const _ of segmenter.segment(text)) n += 1;
   return n;
 }
-
-/** A file name from the animation's text: "hello-renderlab-720p.mp4". */
-export function videoFileName(text, height) {
-  const slug = text
-    .normalize("NFKD")
-    .replace(/[\u0300-\u036f]/g, "")
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "-")
-    .replace(/^-+|-+$/g, "")
-    .slice(0, 40)
-    .replace(/-+$/, "");
-  return `${slug || "animation"}-${height}p.mp4`;
-}

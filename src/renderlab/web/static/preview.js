@@ -45,6 +45,7 @@ export class Preview {
 
   /** The form changed: fit the slider to the duration, then redraw soon. */
   propsChanged() {
+    this.reshape();
     const frames = this.form.props().duration_in_frames;
     if (Number.isInteger(frames) && frames >= 1) {
       // The last frame shows the finished look: a slider left there stays at the end.
@@ -69,12 +70,23 @@ export class Preview {
     this.timer = setTimeout(() => this.draw(), delay);
   }
 
-  /** The preview size: enough pixels for the box on this screen, within 16:9 steps. */
+  /** The preview size: enough pixels for the box on this screen, at the format's aspect
+   * ratio (a third, half or two thirds of the composition, kept even). */
   size() {
+    const { width, height } = this.form.format();
     const pixels = (this.box.clientWidth || 640) * (window.devicePixelRatio || 1);
-    if (pixels <= 700 || this.smallOnly) return { width: 640, height: 360 };
-    if (pixels <= 1000) return { width: 960, height: 540 };
-    return { width: 1280, height: 720 };
+    const even = (scale) => Number.isInteger((width * scale) / 2) && Number.isInteger((height * scale) / 2);
+    const scales = [1 / 3, 1 / 2, 2 / 3].filter(even);
+    const fits = scales.filter((scale) => width * scale >= pixels);
+    const scale = this.smallOnly ? scales[0] : (fits[0] ?? scales[scales.length - 1]);
+    return { width: Math.round(width * scale), height: Math.round(height * scale) };
+  }
+
+  /** The box takes the format's shape at once, before the new picture arrives. */
+  reshape() {
+    const { width, height } = this.form.format();
+    this.box.style.setProperty("--ar", String(width / height));
+    this.box.dataset.format = `${width}x${height}`;
   }
 
   async draw() {

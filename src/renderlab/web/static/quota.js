@@ -6,7 +6,9 @@ import { clock } from "./format.js";
 const $ = (id) => document.getElementById(id);
 
 export class Quota {
-  constructor() {
+  /** `onChange(state)` after every change (the Render button follows it). */
+  constructor({ onChange = () => {} } = {}) {
+    this.onChange = onChange;
     this.text = $("quota-text");
     this.countdown = $("quota-countdown");
     this.state = null; // {limit, remaining, nextAt (ms epoch) or null, kind}
@@ -44,6 +46,7 @@ export class Quota {
     this.tick();
     clearInterval(this.ticker);
     if (nextAt) this.ticker = setInterval(() => this.tick(), 1000);
+    this.onChange(this.state);
   }
 
   /** A render was refused with 429: we know when the next slot frees up. */
@@ -72,5 +75,6 @@ export class Quota {
   stop() {
     clearInterval(this.ticker);
     this.state = null;
+    this.onChange(this.state);
   }
 }

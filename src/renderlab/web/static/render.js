@@ -1,9 +1,10 @@
-// The progress panel of one render: a live bar with the percentage and the time left (from the
-// render's event stream), then "Render complete!" with a download button and a player, or the
-// error with a Retry button.
+// The progress panel of one render of one animation (it says which): a live bar with the
+// percentage and the time left (from the render's event stream), then "Render complete!" with a
+// download button and a player, or the error with a Retry button.
 
 import { ApiError, postJSON } from "./api.js";
 import { bytes, roughDuration } from "./format.js";
+import { CODECS, codecOf, signedUrl, statusLabel } from "./outputs.js";
 import { watchRender } from "./sse.js";
 
 const $ = (id) => document.getElementById(id);
@@ -43,10 +44,15 @@ export class RenderPanel {
     this.link.addEventListener("click", (event) => this.downloadClicked(event));
   }
 
-  /** Show `render` and follow it until it ends. `fileName` names the downloaded MP4. */
-  watch(render, { fileName }) {
+  /** Show `render` of the animation `text` and follow it until it ends; `fileName` names the
+   * downloaded file. */
+  watch(render, { fileName, text }) {
     this.stop();
     this.fileName = fileName;
+    this.text = text;
+    $("progress-for").textContent = `“${text.length > 60 ? `${text.slice(0, 60)}…` : text}” · ${render.width} × ${render.height}`;
+    this.link.textContent = `Download ${CODECS[codecOf(render)].name}`;
+    $("render-warnings").hidden = true;
     this.baseline = null;
     this.leftAt = null;
     this.lastAnnounced = -1;
@@ -76,6 +82,15 @@ export class RenderPanel {
         if (error.name === "AbortError") return;
         this.showFailure(`Lost track of this render: ${error.message}`);
       });
+  }
+
+  /** Nothing shown: a new animation, or a refused render, must not show an older result. */
+  clear() {
+    this.stop();
+    this.render = null;
+    this.section.hidden = true;
+    this.player.removeAttribute("src");
+    this.player.load();
   }
 
   stop() {
@@ -138,16 +153,19 @@ export class RenderPanel {
       this.eta.textContent = "Done";
       this.announce.textContent = "Render complete!";
       this.sizeText.textContent = bytes(render.output_size);
+      const warnings = render.warnings ?? [];
+      $("render-warnings").textContent = warnings.join(" ");
+      $("render-warnings").hidden = warnings.length === 0;
       this.showDownload(render);
     } else {
       this.eta.textContent = "Stopped";
-      this.showFailure(render.error || "The render failed.");
+      this.showFailure(render.error || "The render failed.", render.error_code ? statusLabel(render) : TITLES.failed);
     }
     this.onFinished(render);
   }
 
-  showFailure(message) {
-    this.title.textContent = TITLES.failed;
+  showFailure(message, title = TITLES.failed) {
+    this.title.textContent = title;
     this.failedMessage.textContent = message;
     this.failedBox.hidden = false;
     this.completeBox.hidden = true;
@@ -166,7 +184,7 @@ export class RenderPanel {
   }
 
   async refreshUrl(renderId) {
-    const signed = await postJSON(`/v1/renders/${encodeURIComponent(renderId)}/download-url`);
+    const signed = await signedUrl(renderId, "attachment", this.fileName);
     if (this.render?.id === renderId) this.setUrl(signed);
   }
 
