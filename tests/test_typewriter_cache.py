@@ -65,6 +65,20 @@ def test_cached_typewriter_pictures_are_the_reference_pixels(
     assert pictures > 20
 
 
+def test_a_portrait_composition_matches_too() -> None:
+    """A 1080x1920 composition wraps at 1000 px: more lines, the same pixels."""
+    p = props(
+        text=TEXTS["latin-wrapping"] + " " + TEXTS["emoji-zwj"],
+        style="typewriter",
+        font_size=56,
+        duration_in_frames=120,
+        width=1080,
+        height=1920,
+    )
+    cached = FramePainter(p, 540, 960)
+    assert _assert_same_tiles(cached, FramePainter(p, 540, 960, cache_runs=False)) > 20
+
+
 def test_whole_frames_match_too_including_scale_and_an_opaque_background() -> None:
     p = props(text=TEXTS["mixed-newlines"], style="scale", background_color="#102030")
     cached = FramePainter(p, 1280, 720)
