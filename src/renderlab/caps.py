@@ -7,8 +7,12 @@ a slot first). Every number in a message comes from :class:`~renderlab.limits.Li
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from renderlab.limits import Limits
+
+if TYPE_CHECKING:
+    from renderlab.compositions.props import TextAnimationProps
 
 COMPOSITION_WIDTH = 1920
 COMPOSITION_HEIGHT = 1080
@@ -122,3 +126,15 @@ def check_render_size(
 def check_codec(codec: str) -> None:
     if codec not in CODECS:
         raise CapError("codec", f"Unsupported codec {codec!r}; use {' or '.join(CODECS)}.")
+
+
+def check_render(props: TextAnimationProps, width: int, height: int, limits: Limits) -> None:
+    """Everything a whole render of ``props`` must pass before it is accepted: the duration and
+    size caps, the composition's aspect, and a cost that fits well inside the render timeout
+    (``render.cost``), so a render that would time out is refused at submit, naming what to
+    shorten."""
+    from renderlab.render.cost import check_cost  # the renderer's model; imports no encoder
+
+    check_duration(props.duration_in_frames, props.fps, limits)
+    check_render_size(width, height, props.width, props.height, limits)
+    check_cost(props, width, height, limits)

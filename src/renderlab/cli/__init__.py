@@ -1,4 +1,9 @@
-"""The ``renderlab`` command: each module below registers its commands on the shared app."""
+"""The ``renderlab`` command: each module below registers its commands on the shared app.
+
+Nothing heavy is imported here or in the command modules at import time: each command's body
+imports what it needs (the API, SQLAlchemy, Celery, the renderer), so ``renderlab --help`` costs
+little more than Typer itself and ``renderlab render`` never loads the web stack.
+"""
 
 from renderlab.cli import db as _db  # noqa: F401
 from renderlab.cli import render as _render  # noqa: F401

@@ -1,11 +1,8 @@
 """``renderlab db upgrade``: apply migrations to the configured database."""
 
 import typer
-from rich.console import Console
 
 from renderlab.cli.app import app
-from renderlab.config import get_settings
-from renderlab.db import upgrade
 
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 app.add_typer(db_app, name="db")
@@ -16,6 +13,11 @@ def db_upgrade(
     revision: str = typer.Argument("head", help="Alembic revision to upgrade to."),
 ) -> None:
     """Apply migrations to RENDERLAB_DATABASE_URL (default: the embedded SQLite file)."""
+    from rich.console import Console
+
+    from renderlab.config import get_settings
+    from renderlab.db import upgrade
+
     url = get_settings().resolved_database_url()
     upgrade(url, revision)
     Console(stderr=True).print(f"[green]database at {revision}[/green]")

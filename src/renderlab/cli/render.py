@@ -4,41 +4,50 @@ Bad props or settings print one line naming the field and exit with status 2, be
 is drawn. ``render`` shows a Rich progress bar (frames done of total); its codec follows
 ``--codec`` or the output's extension, and a mismatch of the two is refused. Sizes default to
 the composition's (its ``width``/``height`` props).
+
+The renderer, pydantic and Rich's console are imported by the commands' bodies, not here, so
+``renderlab --help`` does not load them.
 """
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from renderlab.cli.app import app
-from renderlab.compositions.props import TextAnimationProps
-from renderlab.render import (
-    DEFAULT_CRF,
-    RenderSettingsError,
-    check_render,
-    codec_for_output,
-    render_still,
-    render_video,
-    render_warnings,
-    validate_crf,
-    validate_frame,
-)
 
-_err = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from renderlab.compositions.props import TextAnimationProps
+    from renderlab.render import RenderSettingsError
+
+# renderlab.render.encode.DEFAULT_CRF, written here so that the option's help needs no import
+# of the encoder (PyAV); tests/test_cli_startup.py checks that the two agree.
+DEFAULT_CRF = 18
+
+
+@lru_cache(maxsize=1)
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    _console().print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(2)
 
 
 def _load_props(path: Path) -> TextAnimationProps:
+    from pydantic import ValidationError
+
+    from renderlab.compositions.props import TextAnimationProps
+
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -88,6 +97,23 @@ def render(
 ) -> None:
     """Render PROPS.json to a video (H.264, VP9 with alpha, ProRes 4444, GIF) with a progress
     bar."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from renderlab.render import (
+        RenderSettingsError,
+        check_render,
+        codec_for_output,
+        render_video,
+        render_warnings,
+        validate_crf,
+    )
+
     props = _load_props(props_file)
     width, height = _size(props, width, height)
     try:
@@ -97,7 +123,7 @@ def render(
     except RenderSettingsError as exc:
         raise _setting_error(exc) from None
     for warning in render_warnings(props, fmt.codec):
-        _err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+        _console().print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     columns = (
         TextColumn("[bold]rendering"),
@@ -106,7 +132,7 @@ def render(
         TextColumn("frames"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=_err, transient=False) as progress:
+    with Progress(*columns, console=_console(), transient=False) as progress:
         task = progress.add_task("render", total=props.duration_in_frames)
 
         def on_progress(done: int, total: int) -> None:
@@ -126,7 +152,7 @@ def render(
             )
         except RenderSettingsError as exc:
             raise _setting_error(exc) from None
-    _err.print(
+    _console().print(
         f"wrote {output} ({result.frames} frames, {result.bytes} bytes) in {result.seconds:.2f} s",
         highlight=False,
     )
@@ -141,6 +167,8 @@ def still(
     height: int | None = typer.Option(None, help="Output height (default: the composition's)."),
 ) -> None:
     """Render frame N of PROPS.json to a PNG (transparent where the background is)."""
+    from renderlab.render import RenderSettingsError, check_render, render_still, validate_frame
+
     props = _load_props(props_file)
     width, height = _size(props, width, height)
     try:
@@ -151,4 +179,4 @@ def still(
         raise _setting_error(exc) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(data)
-    _err.print(f"wrote {output} ({len(data)} bytes)", highlight=False)
+    _console().print(f"wrote {output} ({len(data)} bytes)", highlight=False)

@@ -10,16 +10,18 @@ Python process cannot use. Each builds its app from the environment (:func:`app_
 split between them; SQLite writers of all of them queue on one file lock (``db.WriterQueue``).
 """
 
+from __future__ import annotations
+
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from renderlab import logs, metrics_dir
 from renderlab.cli.app import app
-from renderlab.config import Settings, get_settings
-from renderlab.db import upgrade
-from renderlab.limits import get_limits
+
+if TYPE_CHECKING:
+    from renderlab.config import Settings
 
 UNSPECIFIED_HOSTS = {"0.0.0.0", "::", ""}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -36,8 +38,12 @@ def serve(
 ) -> None:
     """Run the API + web page; with no broker configured also the embedded workers."""
     import uvicorn
+    from rich.console import Console
 
     from renderlab.api import create_app, freeze_startup_heap
+    from renderlab.config import get_settings
+    from renderlab.db import upgrade
+    from renderlab.limits import get_limits
 
     settings = with_public_url(get_settings(), host, port)
     err = prepare_process_tree(settings, port)
@@ -96,6 +102,7 @@ def serve(
 def app_factory():  # type: ignore[no-untyped-def]
     """One ``--processes`` process's app: what ``serve`` builds, from the environment."""
     from renderlab.api import create_app, freeze_startup_heap
+    from renderlab.config import get_settings
 
     logs.configure(get_settings().log_format)  # a fresh (spawned) process: before it logs
     application = create_app(_build(get_settings()))
@@ -148,6 +155,7 @@ def schema_behind(url: str) -> str | None:
 
 
 def _build(settings: Settings):  # type: ignore[no-untyped-def]
+    from renderlab.limits import get_limits
     from renderlab.services import build_services
 
     services = build_services(settings, get_limits())

@@ -5,18 +5,20 @@ curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/v1/quota
 """
 
 import typer
-from rich.console import Console
 
-from renderlab.api.auth import Authenticator, check_token_name
 from renderlab.cli.app import app
-from renderlab.clock import ms_to_rfc3339
-from renderlab.config import get_settings
-from renderlab.limits import get_limits
 
 
 @app.command("token")
 def token(name: str = typer.Argument(..., help="Who the token is for, e.g. alice.")) -> None:
     """Print an HS256 token for user NAME (zero-setup identity mode only)."""
+    from rich.console import Console
+
+    from renderlab.api.auth import Authenticator, check_token_name
+    from renderlab.clock import ms_to_rfc3339
+    from renderlab.config import get_settings
+    from renderlab.limits import get_limits
+
     err = Console(stderr=True)
     limits = get_limits()
     try:

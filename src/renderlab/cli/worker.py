@@ -14,8 +14,6 @@ from pathlib import Path
 import typer
 
 from renderlab.cli.app import app
-from renderlab.config import get_settings
-from renderlab.limits import get_limits
 
 
 @app.command()
@@ -40,6 +38,9 @@ def worker(
     metrics_host: str = typer.Option("127.0.0.1", help="Interface of the metrics port."),
 ) -> None:
     """Run a Celery worker: renders chunks, joins them, and reconciles stuck work."""
+    from renderlab.config import get_settings
+    from renderlab.limits import get_limits
+
     settings = get_settings()
     if not settings.broker_url:
         typer.echo(

@@ -11,26 +11,59 @@ Public API (no database, queue or HTTP knowledge in here):
 * :func:`render_warnings` - what a codec loses of some props (h264 and transparency).
 * :func:`render_still` - one frame as PNG; :func:`render_poster` - a render's poster PNG.
 * :func:`validate_size` and :class:`RenderSettingsError` - checks made before any drawing.
+
+The names are loaded on first use (PEP 562), so importing a light submodule such as
+:mod:`renderlab.render.cost` (the caps check) does not load PyAV, numpy and Pillow.
 """
 
-from renderlab.render.chunks import join_segments, plan_chunks, render_chunk
-from renderlab.render.encode import DEFAULT_CRF, DEFAULT_PRESET, ProgressCallback
-from renderlab.render.formats import (
-    FORMATS,
-    OutputFormat,
-    codec_for_output,
-    get_format,
-    render_warnings,
-)
-from renderlab.render.settings import (
-    RenderSettingsError,
-    check_render,
-    validate_crf,
-    validate_duration,
-    validate_frame,
-    validate_size,
-)
-from renderlab.render.video import RenderResult, render_poster, render_still, render_video
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from renderlab.render.chunks import join_segments, plan_chunks, render_chunk
+    from renderlab.render.encode import DEFAULT_CRF, DEFAULT_PRESET, ProgressCallback
+    from renderlab.render.formats import (
+        FORMATS,
+        OutputFormat,
+        codec_for_output,
+        get_format,
+        render_warnings,
+    )
+    from renderlab.render.settings import (
+        RenderSettingsError,
+        check_render,
+        validate_crf,
+        validate_duration,
+        validate_frame,
+        validate_size,
+    )
+    from renderlab.render.video import RenderResult, render_poster, render_still, render_video
+
+_SOURCES = {
+    "join_segments": "chunks",
+    "plan_chunks": "chunks",
+    "render_chunk": "chunks",
+    "DEFAULT_CRF": "encode",
+    "DEFAULT_PRESET": "encode",
+    "ProgressCallback": "encode",
+    "FORMATS": "formats",
+    "OutputFormat": "formats",
+    "codec_for_output": "formats",
+    "get_format": "formats",
+    "render_warnings": "formats",
+    "RenderSettingsError": "settings",
+    "check_render": "settings",
+    "validate_crf": "settings",
+    "validate_duration": "settings",
+    "validate_frame": "settings",
+    "validate_size": "settings",
+    "RenderResult": "video",
+    "render_poster": "video",
+    "render_still": "video",
+    "render_video": "video",
+}
 
 __all__ = [
     "DEFAULT_CRF",
@@ -55,3 +88,12 @@ __all__ = [
     "validate_frame",
     "validate_size",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{source}"), name)
+    globals()[name] = value
+    return value

@@ -177,7 +177,8 @@ def find_family(name: str) -> FontFace | None:
     name = name.strip().strip("'\"").strip()
     if not name:
         return None
-    for face in (_pip_face(name), _system_face(name)):
+    for lookup in (_pip_face, _system_face):  # the system's fonts are walked only if needed
+        face = lookup(name)
         if face is not None and usable(face):
             return face
     return None

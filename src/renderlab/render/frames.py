@@ -3,7 +3,9 @@
 :class:`FramePainter` knows, for one composition at one output size, which frames are the same
 picture (:meth:`FramePainter.picture_key`) and draws each distinct picture's text tile once.
 Only the text's box differs between pictures; opacity is applied when compositing, so a
-fade-in rasterises its text once and a slide-up once per whole-pixel offset.
+fade-in rasterises its text once and a slide-up once per whole-pixel offset. The runs of text
+are rasterised once each (:class:`~renderlab.render.runcache.RunCache`): a typewriter picture
+lays its prefix out afresh, as the spec says, but draws only the run being typed anew.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from renderlab.render.fonts import FontFace, resolve_family
 from renderlab.render.layout import Layout, layout
 from renderlab.render.png import encode_png
 from renderlab.render.raster import MIN_DRAWN_PX, Placement, Tile, rasterize
+from renderlab.render.runcache import RunCache
 
 _TILE_CACHE_SIZE = 4  # consecutive frames share tiles; a few is all a render needs
 
@@ -46,7 +49,10 @@ def _layout(text: str, face: FontFace, font_size: float, width: int, height: int
 class FramePainter:
     """Pictures of one composition at one output size."""
 
-    def __init__(self, props: TextAnimationProps, width: int, height: int) -> None:
+    def __init__(
+        self, props: TextAnimationProps, width: int, height: int, *, cache_runs: bool = True
+    ) -> None:
+        """``cache_runs=False`` draws every run afresh: the reference drawing, for tests."""
         self.props = props
         self.width, self.height = width, height
         self.placement = Placement(width, height, props.width, props.height)
@@ -56,6 +62,7 @@ class FramePainter:
             parse_hex(props.background_color) if props.background_color else None
         )
         self._tiles: OrderedDict[tuple[str, float, int], Tile | None] = OrderedDict()
+        self.runs: RunCache | None = RunCache() if cache_runs else None
 
     def state(self, frame: int) -> FrameState:
         return frame_state(self.props, frame)
@@ -78,7 +85,9 @@ class FramePainter:
         lay = _layout(
             key.shown, self.face, float(self.props.font_size), self.props.width, self.props.height
         )
-        tile = rasterize(lay, self.placement, scale=key.scale, offset_y=key.offset_px)
+        tile = rasterize(
+            lay, self.placement, scale=key.scale, offset_y=key.offset_px, cache=self.runs
+        )
         self._tiles[tile_key] = tile
         if len(self._tiles) > _TILE_CACHE_SIZE:
             self._tiles.popitem(last=False)

@@ -208,7 +208,7 @@ class _Measurer:
         """Logical runs of one face and one level."""
         out: list[tuple[str, FontFace, int]] = []
         for c in clusters:
-            if out and out[-1][1] == c.face and out[-1][2] == c.level:
+            if out and out[-1][2] == c.level and (out[-1][1] is c.face or out[-1][1] == c.face):
                 out[-1] = (out[-1][0] + c.text, c.face, c.level)
             else:
                 out.append((c.text, c.face, c.level))

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from renderlab.render.fonts import direction, pil_font
 from renderlab.render.layout import FRAME_HEIGHT, FRAME_WIDTH, PADDING_X, Layout, Run
+
+if TYPE_CHECKING:
+    from renderlab.render.runcache import RunCache
 
 MIN_DRAWN_PX = 0.5  # text smaller than this (the spring's first frames) is invisible
 OVERHANG_EM = 1.5  # room above and below the line boxes for marks and tall glyphs
@@ -82,10 +86,21 @@ class Placement:
 
 
 def rasterize(
-    layout: Layout, placement: Placement, *, scale: float = 1.0, offset_y: int = 0
+    layout: Layout,
+    placement: Placement,
+    *,
+    scale: float = 1.0,
+    offset_y: int = 0,
+    cache: RunCache | None = None,
 ) -> Tile | None:
     """The tile of ``layout`` scaled by ``scale`` about the frame centre and moved ``offset_y``
-    output pixels down; None when nothing is visible."""
+    output pixels down; None when nothing is visible.
+
+    With a ``cache`` each run's raster is made once and composited where the run lands (the
+    pictures of a typewriter share all but the line being typed) and runs wholly outside the
+    tile are skipped; without one every run is drawn afresh (the reference the tests compare
+    the cached drawing with: both give the same pixels).
+    """
     k = placement.k
     size = layout.font_size * k * scale
     if size < MIN_DRAWN_PX or not layout.lines:
@@ -101,33 +116,63 @@ def rasterize(
     y1 = min(clip_y1, math.ceil(out_y(layout.bottom) + margin))
     if y1 <= y0 or clip_x1 <= clip_x0:
         return None
-    mask = Image.new("L", (clip_x1 - clip_x0, y1 - y0))
-    colour: Image.Image | None = None
-    draw = ImageDraw.Draw(mask)
+    canvas = _Canvas(Image.new("L", (clip_x1 - clip_x0, y1 - y0)), size, layout.optical_size)
     for line in layout.lines:
         baseline = out_y(line.baseline) - y0
         for run in line.runs:
             x = placement.x(cx + (run.x - cx) * scale) - clip_x0
-            if run.face.bitmap_size:
-                if colour is None:
-                    colour = Image.new("RGBA", mask.size)
-                _draw_bitmap_run(colour, run, x, baseline, size, layout.optical_size)
+            if cache is None:
+                canvas.draw_run(run, x, baseline)
             else:
-                font = pil_font(run.face, size, layout.optical_size)
-                draw.text(
-                    (x, baseline), run.text, fill=255, font=font, anchor="ls", **direction(run.rtl)
-                )
-    return _crop(mask, colour, clip_x0, y0, placement)
+                cache.draw(canvas, run, x, baseline)
+    return _crop(canvas.mask, canvas.colour, clip_x0, y0, placement)
+
+
+class _Canvas:
+    """The picture being drawn: text coverage, and colour glyphs when there are any."""
+
+    def __init__(self, mask: Image.Image, size: float, optical_size: float) -> None:
+        self.mask = mask
+        self.draw = ImageDraw.Draw(mask)
+        self.colour: Image.Image | None = None
+        self.size = size
+        self.optical_size = optical_size
+
+    def colour_layer(self) -> Image.Image:
+        if self.colour is None:
+            self.colour = Image.new("RGBA", self.mask.size)
+        return self.colour
+
+    def draw_run(self, run: Run, x: float, baseline: float) -> None:
+        """The uncached drawing: Pillow shapes and rasterises the run here and now."""
+        if run.face.bitmap_size:
+            _draw_bitmap_run(self.colour_layer(), run, x, baseline, self.size, self.optical_size)
+            return
+        font = pil_font(run.face, self.size, self.optical_size)
+        self.draw.text(
+            (x, baseline), run.text, fill=255, font=font, anchor="ls", **direction(run.rtl)
+        )
 
 
 def _draw_bitmap_run(
     canvas: Image.Image, run: Run, x: float, baseline: float, size: float, optical_size: float
 ) -> None:
+    glyphs = _bitmap_glyphs(run, size, optical_size)
+    if glyphs is not None:
+        image, left, top = glyphs
+        _paste_clipped(canvas, image, round(x + left), round(baseline + top))
+
+
+def _bitmap_glyphs(
+    run: Run, size: float, optical_size: float
+) -> tuple[Image.Image, float, float] | None:
+    """A colour run drawn at its strike and resampled to ``size``: (image, left, top) with
+    left/top the image's offset from the run's origin on the baseline; None if empty."""
     font = pil_font(run.face, size, optical_size)
     strike = run.face.bitmap_size or 1
     left, top, right, bottom = font.getbbox(run.text, anchor="ls", **direction(run.rtl))
     if right <= left or bottom <= top:
-        return
+        return None
     glyphs = Image.new("RGBA", (right - left, bottom - top))
     ImageDraw.Draw(glyphs).text(
         (-left, -top), run.text, font=font, anchor="ls", embedded_color=True, **direction(run.rtl)
@@ -136,7 +181,7 @@ def _draw_bitmap_run(
     width = max(1, round(glyphs.width * factor))
     height = max(1, round(glyphs.height * factor))
     glyphs = glyphs.resize((width, height), Image.Resampling.LANCZOS)
-    _paste_clipped(canvas, glyphs, round(x + left * factor), round(baseline + top * factor))
+    return glyphs, left * factor, top * factor
 
 
 def _paste_clipped(canvas: Image.Image, image: Image.Image, x: int, y: int) -> None:

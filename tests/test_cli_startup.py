@@ -1,0 +1,77 @@
+"""The ``renderlab`` command loads only what the command it runs needs.
+
+Measured, not timed here: ``bench/cli.py`` prints the start-up ratios. These tests check the
+cause of a slow start: which modules a process has imported (in a fresh interpreter each).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import renderlab.cli.render as cli_render
+from renderlab.cli import app
+
+WEB_STACK = ("sqlalchemy", "celery", "fastapi", "starlette", "alembic", "renderlab.api")
+RENDERER = ("av", "numpy", "PIL", "pydantic", "renderlab.render.video")
+
+
+def _imported_after(code: str) -> set[str]:
+    """Top-level names in ``sys.modules`` of a fresh interpreter after running ``code``."""
+    probe = (
+        f"import sys\n{code}\n"
+        "import json\n"
+        f"names = {list(WEB_STACK + RENDERER)!r}\n"
+        "print(json.dumps([n for n in names if n in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True, timeout=120
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_cli_loads_neither_the_web_stack_nor_the_renderer() -> None:
+    assert _imported_after("import renderlab.cli") == set()
+
+
+def test_help_lists_every_command_without_loading_them() -> None:
+    code = (
+        "from renderlab.cli import app\n"
+        "try:\n"
+        "    app(['--help'], prog_name='renderlab')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+    )
+    assert _imported_after(code) == set()
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("render", "still", "serve", "token", "worker", "db"):
+        assert command in result.output
+
+
+def test_render_loads_the_renderer_but_not_the_web_stack(tmp_path: Path) -> None:
+    props = tmp_path / "props.json"
+    props.write_text(json.dumps({"text": "Hi", "style": "fade-in", "color": "#FFFFFF"}))
+    out = tmp_path / "out.mp4"
+    code = (
+        "from renderlab.cli import app\n"
+        "try:\n"
+        f"    app(['render', {str(props)!r}, '-o', {str(out)!r}, '--width', '320',"
+        " '--height', '180'], prog_name='renderlab')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+    )
+    loaded = _imported_after(code)
+    assert out.stat().st_size > 0
+    assert loaded.isdisjoint(WEB_STACK)
+    assert {"av", "numpy", "renderlab.render.video"} <= loaded
+
+
+def test_the_crf_default_shown_by_help_is_the_encoders() -> None:
+    from renderlab.render import DEFAULT_CRF
+
+    assert cli_render.DEFAULT_CRF == DEFAULT_CRF

@@ -1,0 +1,108 @@
+"""Renders that would not finish well inside the timeout are refused before any work.
+
+``render.cost.estimate`` is pure (no fonts, no drawing); ``caps.check_render`` calls it with
+the duration and size caps, raising the caps error the API answers with a 422.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from renderlab import caps
+from renderlab.limits import Limits
+from renderlab.render.chunks import picture_runs
+from renderlab.render.cost import budget_seconds, estimate
+from renderlab.render.frames import FramePainter
+from tests.render_helpers import props
+
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
+BENCH_TYPEWRITER = "The quick brown fox jumps over the lazy dog. " * 2 + "." * 10
+LIMITS = Limits()
+
+
+def test_the_500_family_emoji_typewriter_is_refused_naming_what_to_shorten() -> None:
+    heavy = props(text=FAMILY * 500, style="typewriter", font_size=200, duration_in_frames=600)
+    with pytest.raises(caps.CapError) as refused:
+        caps.check_render(heavy, 1920, 1080, LIMITS)
+    assert refused.value.code == "render_too_costly"
+    assert refused.value.field == "text"
+    message = refused.value.message
+    assert "shorten the text" in message and "font_size" in message
+    assert "typewriter" in message and "emoji" in message
+
+
+@pytest.mark.parametrize(
+    "accepted",
+    [
+        {"text": "Hello from renderlab", "style": "fade-in", "font_size": 72},
+        {"text": BENCH_TYPEWRITER, "style": "typewriter", "font_size": 72},
+        {"text": "word " * 100, "style": "typewriter", "font_size": 48},
+        {"text": "東京は日本の首都です" * 50, "style": "typewriter", "font_size": 120},
+        {"text": FAMILY * 20, "style": "typewriter", "font_size": 200},
+        {"text": FAMILY * 100, "style": "typewriter", "font_size": 48},
+        {"text": "x" * 500, "style": "scale", "font_size": 200},
+    ],
+)
+def test_ordinary_and_large_but_feasible_renders_are_accepted(accepted: dict) -> None:
+    caps.check_render(props(duration_in_frames=600, **accepted), 1920, 1080, LIMITS)
+
+
+def test_the_budget_follows_the_configured_timeout() -> None:
+    p = props(text=FAMILY * 20, style="typewriter", font_size=200, duration_in_frames=600)
+    caps.check_render(p, 1920, 1080, LIMITS)
+    with pytest.raises(caps.CapError):
+        caps.check_render(p, 1920, 1080, Limits(render_timeout_ms=10_000))
+    assert budget_seconds(60.0) == pytest.approx(20.0)
+
+
+def test_the_other_caps_still_come_first() -> None:
+    p = props(text="ok", style="fade-in")
+    with pytest.raises(caps.CapError) as refused:
+        caps.check_render(p, 3840, 2160, LIMITS)
+    assert refused.value.code == "resolution_too_large"
+
+
+@pytest.mark.parametrize(
+    "style_props",
+    [
+        {"style": "typewriter", "text": "Hello there, typewriter", "duration_in_frames": 200},
+        {"style": "fade-in", "text": "fade", "duration_in_frames": 120},
+        {"style": "slide-up", "text": "slide", "duration_in_frames": 120},
+        {"style": "scale", "text": "scale", "duration_in_frames": 120},
+    ],
+)
+def test_the_estimate_counts_at_least_the_pictures_the_encoder_gets(style_props: dict) -> None:
+    """The work bound behind the estimate: pictures encoded, never more than estimated."""
+    p = props(**style_props)
+    for width, height in ((1920, 1080), (640, 360)):
+        painter = FramePainter(p, width, height)
+        encoded = len(picture_runs(painter, 0, p.duration_in_frames))
+        found = estimate(p, width, height)
+        assert encoded <= found.pictures <= encoded + 2
+
+
+def test_more_text_or_larger_type_never_costs_less() -> None:
+    def seconds(**values: object) -> float:
+        base = {"style": "typewriter", "duration_in_frames": 600, "font_size": 100}
+        return estimate(props(**{**base, **values}), 1920, 1080).seconds
+
+    assert seconds(text=FAMILY * 10) < seconds(text=FAMILY * 40) < seconds(text=FAMILY * 160)
+    assert seconds(text="ab " * 50, font_size=24) < seconds(text="ab " * 50, font_size=150)
+    assert seconds(text="mw " * 40) < seconds(text=(FAMILY + " ") * 40)  # same clusters
+
+
+def test_the_estimate_opens_no_font_and_loads_no_renderer() -> None:
+    code = (
+        "import json, sys\n"
+        "from renderlab.compositions.props import TextAnimationProps\n"
+        "from renderlab.render.cost import estimate\n"
+        f"p = TextAnimationProps(text={FAMILY * 50!r}, style='typewriter', color='#FFFFFF')\n"
+        "estimate(p, 1920, 1080)\n"
+        "print(json.dumps([m for m in ('av', 'numpy', 'PIL', 'fontpkg') if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert json.loads(out.stdout) == []
