@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from renderlab import logs, metrics_dir
 from renderlab.cli.app import app
 
 if TYPE_CHECKING:
@@ -38,7 +37,6 @@ def serve(
 ) -> None:
     """Run the API + web page; with no broker configured also the embedded workers."""
     import uvicorn
-    from rich.console import Console
 
     from renderlab.api import create_app, freeze_startup_heap
     from renderlab.config import get_settings
@@ -101,6 +99,7 @@ def serve(
 
 def app_factory():  # type: ignore[no-untyped-def]
     """One ``--processes`` process's app: what ``serve`` builds, from the environment."""
+    from renderlab import logs
     from renderlab.api import create_app, freeze_startup_heap
     from renderlab.config import get_settings
 
@@ -114,6 +113,8 @@ def prepare_process_tree(settings: Settings, port: int) -> Any:
     """What must be in place before the first process is started from this one: the log
     format, and a clean metrics directory every API and render process records into (both
     reach children through the environment). Returns the console for messages to people."""
+    from renderlab import logs, metrics_dir
+
     logs.configure(settings.log_format)
     os.environ["RENDERLAB_LOG_FORMAT"] = settings.log_format
     metrics_dir.use_directory(settings.data_path / "metrics" / f"serve-{port}", clean=True)

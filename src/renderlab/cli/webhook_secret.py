@@ -9,13 +9,14 @@ import typer
 from rich.console import Console
 
 from renderlab.cli.app import app
-from renderlab.config import get_settings
-from renderlab.webhooks import webhook_secret
 
 
 @app.command("webhook-secret")
 def show_webhook_secret() -> None:
     """Print the webhook signing secret (RENDERLAB_WEBHOOK_SECRET or the data dir's)."""
+    from renderlab.config import get_settings
+    from renderlab.webhooks import webhook_secret
+
     err = Console(stderr=True)
     settings = get_settings()
     try:
