@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from renderlab.strings import check_storable, draws_nothing
+
 STYLES = ("fade-in", "typewriter", "slide-up", "scale")
 MAX_TEXT_GRAPHEMES = 500
 _GRAPHEME = regex.compile(r"\X")
@@ -27,6 +29,16 @@ def grapheme_count(text: str) -> int:
     return len(graphemes(text))
 
 
+def check_text_draws(value: str) -> str:
+    """``text`` must draw something (see :mod:`renderlab.strings`); ValueError otherwise,
+    which pydantic reports under the field's name. (Empty text has its own message.)"""
+    if value and draws_nothing(value):
+        raise ValueError(
+            "text must draw something: it holds only whitespace or invisible characters"
+        )
+    return value
+
+
 class TextAnimationProps(BaseModel):
     """What a generation holds and every frame of its video shows."""
 
@@ -40,6 +52,16 @@ class TextAnimationProps(BaseModel):
     background_color: Color | None = None
     duration_in_frames: Annotated[int, Field(ge=30, le=600)] = 90
     fps: Literal[30] = 30
+
+    @field_validator("text", "font_family")
+    @classmethod
+    def _strings(cls, value: str) -> str:
+        return check_storable(value)
+
+    @field_validator("text")
+    @classmethod
+    def _text_visible(cls, value: str) -> str:
+        return check_text_draws(value)
 
     @field_validator("text")
     @classmethod
