@@ -60,7 +60,7 @@ def test_stream_sends_now_and_after_every_change_then_ends(services: Services) -
         ) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
-            assert response.headers["cache-control"] == "no-cache"
+            assert response.headers["cache-control"] == "no-store"
             assert response.headers["x-accel-buffering"] == "no"
             assert response.headers["x-content-type-options"] == "nosniff"
             thread.start()

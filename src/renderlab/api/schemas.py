@@ -172,6 +172,9 @@ class TokenOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok"]
     database: Literal["ok"]
+    auth: Literal["dev", "hs256", "jwks"] = Field(
+        description="The identity mode (RENDERLAB_AUTH): `dev` lets anyone sign in with a name."
+    )
 
 
 # -- errors -----------------------------------------------------------------------------------
