@@ -49,14 +49,7 @@ def serve(
         raise typer.Exit(2)
     settings = with_public_url(get_settings(), host, port)
     limits = get_limits()
-    database_url = settings.resolved_database_url()
-    if database_url.startswith("sqlite"):
-        upgrade(database_url)  # the embedded database migrates itself
-    else:
-        behind = schema_behind(database_url)
-        if behind:
-            err.print(f"[red]error:[/red] {behind}")
-            raise typer.Exit(2)
+    _prepare_database(err, settings.resolved_database_url())
     try:
         services = _build(settings)
         application = create_app(services)
@@ -97,6 +90,16 @@ def app_factory():  # type: ignore[no-untyped-def]
     application = create_app(_build(get_settings()))
     freeze_startup_heap()
     return application
+
+
+def _prepare_database(err: Console, database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        upgrade(database_url)  # the embedded database migrates itself
+        return
+    behind = schema_behind(database_url)
+    if behind:
+        err.print(f"[red]error:[/red] {behind}")
+        raise typer.Exit(2)
 
 
 def is_loopback(host: str) -> bool:
