@@ -294,3 +294,24 @@ def test_token_says_which_data_dir_and_warns_when_it_makes_a_secret(
     data = tmp_path / "served"
     explicit = token_cli(monkeypatch, elsewhere, RENDERLAB_DATA_DIR=str(data))
     assert str(data) in explicit.stderr.replace("\n", "")
+
+
+def test_provider_tokens_with_claims_that_cannot_be_stored_are_401(services: Services) -> None:
+    from tests.api_helpers import identity_provider
+
+    with identity_provider() as idp:
+        client = client_in(
+            services,
+            jwks_url=idp.jwks_url,
+            jwt_issuer=idp.issuer,
+            jwt_audience=idp.audience,
+        )
+        assert client.get("/healthz").json()["auth"] == "jwks"
+        for claims in ({"name": "n" * 201}, {"email": "\ud800@x.test"}, {"name": "a\x00"}):
+            token = idp.token("user_2abc", **claims)
+            response = client.get("/v1/quota", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 401, (claims, response.text)
+        good = idp.token("user_2abc", name="Ada")
+        ok = client.get("/v1/quota", headers={"Authorization": f"Bearer {good}"})
+        assert ok.status_code == 200, ok.text
+    assert user_count(services.db) == 1
