@@ -296,6 +296,7 @@ class Cluster:
             "RENDERLAB_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "RENDERLAB_STORAGE_URL": f"s3://{BUCKET}",
             "RENDERLAB_S3_ENDPOINT_URL": endpoint,
+            "RENDERLAB_AUTH": "dev",  # sign-in with a name, and a fixed secret
             "RENDERLAB_JWT_SECRET": JWT_SECRET,
         }
         subprocess.run(

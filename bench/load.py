@@ -213,6 +213,7 @@ def spawn_sqlite(port: int, data: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "RENDERLAB_DATA_DIR": str(data),
+        "RENDERLAB_AUTH": "dev",  # sign-in with a name, and a fixed secret
         "RENDERLAB_JWT_SECRET": "load-secret-" + "x" * 40,
     }
     exe = ROOT / ".venv" / "bin" / "renderlab"

@@ -304,15 +304,10 @@ def _hs256_with_public_key(claims: dict[str, object], pem: bytes, idp: object) -
     return f"{signing_input.decode()}.{base64.urlsafe_b64encode(signature).decode().rstrip('=')}"
 
 
-def test_rs256_without_audience_config_accepts_tokens_without_aud(
-    tmp_path: Path, sqlite_db: Database
-) -> None:
-    with identity_provider() as idp:
-        client = idp_client(tmp_path, sqlite_db, idp.jwks_url, idp.issuer, None)
-        token = idp.token("frank", aud=None)
-        assert (
-            client.get("/v1/quota", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-        )
+def test_jwks_mode_needs_an_audience(tmp_path: Path, sqlite_db: Database) -> None:
+    # Without one, tokens the same provider issued for any other application would pass.
+    with pytest.raises(ValueError, match="RENDERLAB_JWT_AUDIENCE"):
+        idp_client(tmp_path, sqlite_db, "https://idp.test/jwks.json", "https://idp.test", None)
 
 
 def test_unreachable_jwks_is_503_not_401(tmp_path: Path, sqlite_db: Database) -> None:

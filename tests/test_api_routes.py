@@ -288,7 +288,7 @@ def test_health(services: Services) -> None:
     client = TestClient(make_api(services))
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "auth": "dev"}
 
 
 def test_openapi_document_lists_every_contract_route(services: Services) -> None:

@@ -67,6 +67,7 @@ def serve(tmp_path: Path, **env: str) -> Iterator[str]:
     env = {
         **os.environ,
         "RENDERLAB_DATA_DIR": str(tmp_path / "data"),
+        "RENDERLAB_AUTH": "dev",  # sign-in with a name, and a fixed secret
         "RENDERLAB_JWT_SECRET": "disk-full-secret-" + "d" * 40,
         "RENDERLAB_WORKERS": "1",
         **env,

@@ -105,6 +105,7 @@ def test_page_asks_for_a_token_when_an_identity_provider_is_configured(
         sqlite_template,
         jwks_url="http://127.0.0.1:9/jwks.json",
         jwt_issuer="https://issuer.test/",
+        jwt_audience="renderlab",
     )
     assert '<meta name="renderlab-auth-mode" content="provider">' in client.get("/").text
     assert client.post("/v1/auth/token", json={"name": "ada"}).status_code == 404

@@ -17,11 +17,15 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+AuthMode = Literal["dev", "hs256", "jwks"]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RENDERLAB_", extra="ignore")
 
     data_dir: Path = Path("./renderlab-data")
+    auth: AuthMode | None = None
+    """``RENDERLAB_AUTH``; unset means :attr:`auth_mode` picks it from what is configured."""
     database_url: str | None = None
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
@@ -43,6 +47,24 @@ class Settings(BaseSettings):
     # a private network (tests, one-machine setups; off by default: SSRF).
     webhook_secret: str | None = None
     webhook_allow_private: bool = False
+    header_timeout_s: float = Field(10.0, gt=0, le=600)
+    """``RENDERLAB_HEADER_TIMEOUT_S``: a connection's request headers must be complete this
+    long after it opened (or after its previous response), or ``serve`` closes it."""
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        """``RENDERLAB_AUTH``, or: ``jwks`` with a JWKS URL, ``hs256`` with a configured secret,
+        else ``dev`` (sign in with any name: one person on one machine)."""
+        if self.auth is not None:
+            return self.auth
+        if self.jwks_url:
+            return "jwks"
+        return "hs256" if self.jwt_secret else "dev"
+
+    @property
+    def auth_explicit(self) -> bool:
+        """Whether ``RENDERLAB_AUTH`` was set (``dev`` on a public address needs that)."""
+        return self.auth is not None
 
     @property
     def data_path(self) -> Path:

@@ -124,7 +124,7 @@ class Database:
         kwargs: dict[str, Any] = {}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                keep_private(Path(parsed.database).expanduser())
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
         elif not null_pool:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
@@ -197,5 +197,24 @@ def upgrade(url: str, revision: str = "head") -> None:
     if make_url(url).get_backend_name() == "sqlite":
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            keep_private(Path(database).expanduser())
     command.upgrade(config, revision)
+
+
+def keep_private(database: Path) -> None:
+    """The SQLite file and its WAL and SHM files readable by their owner only (0600), like the
+    secrets in the same data dir: they hold every user's prompts.
+
+    SQLite creates ``-wal`` and ``-shm`` with the database file's own permissions, so making
+    the file 0600 before SQLite first opens it covers those; files an older version made with
+    the default umask are narrowed here too."""
+    if str(database).startswith("file:"):  # a URI filename (in-memory or with options)
+        return
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # a read-only location: SQLite says so when it opens
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path = Path(f"{database}{suffix}")
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)

@@ -4,9 +4,17 @@
 
 State lives in the ``rate_limits`` table and is read and written inside the caller's SQLAlchemy
 session, so consuming quota commits or rolls back with whatever else the caller writes (a render
-row): a failed insert costs the user nothing. The row is locked (``SELECT ... FOR UPDATE`` on
-PostgreSQL; the write transaction's ``BEGIN IMMEDIATE`` on SQLite) so concurrent requests queue
-on it instead of both spending the last slot.
+row): a failed insert costs the user nothing.
+
+The guarantee does not depend on how the caller opened that transaction. The state is read
+under a lock the limiter takes itself: ``SELECT ... FOR UPDATE`` on PostgreSQL, and on SQLite
+an ``UPDATE ... RETURNING`` that writes the row unchanged, which makes the transaction a writer
+before it reads (a plain pysqlite session would otherwise read outside any transaction, and a
+deferred ``BEGIN`` would read a snapshot another writer may already have changed). The new
+state is then written with a compare-and-set on the values read, and read again when another
+writer got there first. A transaction that cannot take the lock (SQLite: one that read an older
+snapshot before calling the limiter) fails with the database's error instead of admitting
+anyone: nothing is spent twice in any transaction.
 """
 
 from __future__ import annotations
@@ -134,9 +142,9 @@ class RateLimiter:
             state = self._read(tx, name, key, lock=True)
             computed = calculate(state, config, self.clock(), count)
             result = self._judge(computed, config, reserve)
-            if not result.ok or self._write(tx, name, key, computed, exists=state is not None):
+            if not result.ok or self._write(tx, name, key, computed, read=state):
                 return result
-            # A concurrent first request for this key created its row: read it again, locked.
+            # A concurrent request created or changed the key's row: read it again, locked.
 
     def check(
         self, tx: Transaction, name: str, key: str = "", count: float = 1, reserve: bool = False
@@ -176,7 +184,8 @@ class RateLimiter:
         if in_window and not current.ts <= consumed_at < current.ts + config.period_ms:
             return False
         refunded = _Computed(min(current.value + count, _capacity(config)), current.ts, None, None)
-        self._write(tx, name, key, refunded, exists=True)
+        if not self._write(tx, name, key, refunded, read=state):
+            return self.refund(tx, name, key, count, consumed_at)
         return True
 
     def _config(self, name: str, count: float, reserve: bool) -> LimitConfig:
@@ -214,19 +223,30 @@ class RateLimiter:
         tx: Transaction, name: str, key: str, *, lock: bool = False
     ) -> tuple[float, int] | None:
         """The key's state; ``lock`` holds its row until the transaction ends (PostgreSQL
-        ``FOR UPDATE``; SQLite's write transaction already holds the database's write lock)."""
-        row = _connection(tx).execute(_LOCK if lock else _READ, {"k_name": name, "k_key": key})
-        state = row.first()
+        ``FOR UPDATE``; on SQLite a no-op write, which takes the database's write lock)."""
+        connection = _connection(tx)
+        statement = _READ
+        if lock:
+            statement = _LOCK_SQLITE if connection.dialect.name == "sqlite" else _LOCK
+        state = connection.execute(statement, {"k_name": name, "k_key": key}).first()
         return None if state is None else (state.value, state.ts)
 
     @staticmethod
-    def _write(tx: Transaction, name: str, key: str, computed: _Computed, *, exists: bool) -> bool:
-        """Store the new state; False when a concurrent request created the key's row first."""
+    def _write(
+        tx: Transaction,
+        name: str,
+        key: str,
+        computed: _Computed,
+        *,
+        read: tuple[float, int] | None,
+    ) -> bool:
+        """Store the new state if the row still holds ``read`` (compare-and-set); False when a
+        concurrent request changed or created the key's row first."""
         connection = _connection(tx)
-        if exists:
-            where = {"k_name": name, "k_key": key}
-            connection.execute(_UPDATE, {**where, "k_value": computed.value, "k_ts": computed.ts})
-            return True
+        if read is not None:
+            values = {"k_name": name, "k_key": key, "k_value": computed.value, "k_ts": computed.ts}
+            changed = connection.execute(_UPDATE, {**values, "k_old": read[0], "k_old_ts": read[1]})
+            return changed.rowcount == 1
         insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         statement = insert(RateLimitState).on_conflict_do_nothing()
         values = {"name": name, "key": key, "value": computed.value, "ts": computed.ts}
@@ -241,6 +261,18 @@ _THIS_KEY = (RateLimitState.name == bindparam("k_name")) & (
 )
 _READ = select(RateLimitState.value, RateLimitState.ts).where(_THIS_KEY)
 _LOCK = _READ.with_for_update()
+_LOCK_SQLITE = (
+    update(RateLimitState)
+    .where(_THIS_KEY)
+    .values(value=RateLimitState.value)
+    .returning(RateLimitState.value, RateLimitState.ts)
+)
 _UPDATE = (
-    update(RateLimitState).where(_THIS_KEY).values(value=bindparam("k_value"), ts=bindparam("k_ts"))
+    update(RateLimitState)
+    .where(
+        _THIS_KEY
+        & (RateLimitState.value == bindparam("k_old"))
+        & (RateLimitState.ts == bindparam("k_old_ts"))
+    )
+    .values(value=bindparam("k_value"), ts=bindparam("k_ts"))
 )

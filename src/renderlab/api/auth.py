@@ -1,12 +1,23 @@
-"""Who is calling: bearer JWTs in two modes, and the user row behind a token identifier.
+"""Who is calling: bearer JWTs in three modes (``RENDERLAB_AUTH``), and the user row behind a
+token identifier.
 
-- **Zero-setup (HS256)**: no identity provider is configured. renderlab signs its own tokens
-  with a secret kept in the data dir (made on first start) or ``RENDERLAB_JWT_SECRET``;
-  ``renderlab token NAME`` and ``POST /v1/auth/token`` hand them out. Anyone who can reach the
-  server can mint one, which is the point on a laptop and why ``serve`` binds to loopback.
-- **Identity provider (RS256)**: ``RENDERLAB_JWKS_URL`` and ``RENDERLAB_JWT_ISSUER`` (and
-  optionally ``RENDERLAB_JWT_AUDIENCE``) name a provider such as Clerk or Auth0; keys come from
-  its JWKS document, cached and refreshed by PyJWT's ``PyJWKClient``.
+- **dev** (the default when nothing is configured): renderlab signs its own HS256 tokens with a
+  secret kept in the data dir (made on first start) or ``RENDERLAB_JWT_SECRET``;
+  ``renderlab token NAME`` and ``POST /v1/auth/token`` hand them out to anyone who asks, which
+  is the point on a laptop and why ``serve`` refuses a public address in this mode.
+- **hs256**: the app's own backend mints HS256 tokens with ``RENDERLAB_JWT_SECRET`` (issuer
+  ``RENDERLAB_JWT_ISSUER``, default ``renderlab``; audience checked when configured). There is
+  no sign-in route; ``renderlab token`` still works for whoever holds the secret.
+- **jwks**: ``RENDERLAB_JWKS_URL``, ``RENDERLAB_JWT_ISSUER`` and ``RENDERLAB_JWT_AUDIENCE`` (all
+  required: without an audience, tokens the same provider made for any other application
+  would be accepted) name a provider such as Clerk or Auth0; RS256 keys come from its JWKS
+  document, cached and refreshed by PyJWT's ``PyJWKClient``.
+
+Claims become database rows, so a validly signed token whose ``iss``/``sub``, ``name`` or
+``email`` could not be stored (too long for its column, NUL, a lone surrogate) is a 401 like
+any other unusable token. In the two HS256 modes the subject is a user's name and is
+normalised to NFC, so ``é`` typed precomposed or as ``e`` + combining accent is one user; a
+provider's subject is an opaque id and is kept byte for byte.
 
 Each mode accepts exactly one algorithm, checked from the token header before any key is
 looked up, so ``alg: none`` and the HS256-signed-with-the-public-key trick fail the same way
@@ -19,6 +30,7 @@ from __future__ import annotations
 
 import threading
 import time
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -30,10 +42,18 @@ from renderlab import store
 from renderlab.config import Settings, read_or_create_secret
 from renderlab.db import Database
 from renderlab.limits import Limits
+from renderlab.models import User
+from renderlab.strings import storable
 
 LOCAL_ISSUER = "renderlab"
 SECRET_FILE = "jwt_secret"
 MIN_SECRET_BYTES = 32
+# What the users table can hold (PostgreSQL refuses longer values; SQLite would keep them).
+CLAIM_MAX_CHARS = {
+    "token_identifier": User.__table__.c.token_identifier.type.length,
+    "name": User.__table__.c.name.type.length,
+    "email": User.__table__.c.email.type.length,
+}
 
 
 class AuthError(Exception):
@@ -71,48 +91,50 @@ class Principal:
 
 
 class Authenticator:
-    """Verifies bearer tokens for one configured mode and mints them in zero-setup mode."""
+    """Verifies bearer tokens for one configured mode, and mints them where it holds the
+    secret (``dev``, ``hs256``)."""
 
     def __init__(self, settings: Settings, limits: Limits) -> None:
         self.limits = limits
+        self.mode = settings.auth_mode
         self._verified: LRU[str, tuple[Identity, float]] = LRU(limits.auth_cache_size)
         self.jwks: PyJWKClient | None = None
-        self.issuer: str
-        self.audience: str | None
-        if settings.jwks_url:
-            if not settings.jwt_issuer:
-                raise ValueError(
-                    "RENDERLAB_JWKS_URL is set but RENDERLAB_JWT_ISSUER is not: name the "
-                    "identity provider's issuer so tokens of other issuers are refused"
-                )
+        self.audience: str | None = settings.jwt_audience or None
+        self._secret = b""
+        if self.mode == "jwks":
             self.algorithm = "RS256"
-            self.issuer = settings.jwt_issuer
-            self.audience = settings.jwt_audience or None
+            self.issuer = _required(settings.jwt_issuer, "RENDERLAB_JWT_ISSUER", ISSUER_WHY)
+            self.audience = _required(settings.jwt_audience, "RENDERLAB_JWT_AUDIENCE", AUD_WHY)
             self.jwks = PyJWKClient(
-                settings.jwks_url,
+                _required(settings.jwks_url, "RENDERLAB_JWKS_URL", "the provider's keys"),
                 cache_jwk_set=True,
                 lifespan=limits.jwks_cache_s,
                 timeout=limits.jwks_timeout_s,
             )
-            self._secret = b""
+            return
+        self.algorithm = "HS256"
+        self.issuer = LOCAL_ISSUER
+        if self.mode == "hs256":
+            self.issuer = settings.jwt_issuer or LOCAL_ISSUER
+            what = "the secret your backend signs tokens with (32 bytes or more)"
+            secret = _required(settings.jwt_secret, "RENDERLAB_JWT_SECRET", what, "hs256")
+            self._secret = secret.encode()
+        elif settings.jwt_secret:
+            self._secret = settings.jwt_secret.encode()
         else:
-            self.algorithm = "HS256"
-            self.issuer = LOCAL_ISSUER
-            self.audience = None
-            self._secret = (
-                settings.jwt_secret.encode()
-                if settings.jwt_secret
-                else read_or_create_secret(settings.data_path, SECRET_FILE)
-            )
-            if len(self._secret) < MIN_SECRET_BYTES:
-                raise ValueError(
-                    f"RENDERLAB_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long"
-                )
+            self._secret = read_or_create_secret(settings.data_path, SECRET_FILE)
+        if len(self._secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"RENDERLAB_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
+
+    @property
+    def signs(self) -> bool:
+        """Whether renderlab holds the signing secret (``dev`` and ``hs256``)."""
+        return self.jwks is None
 
     @property
     def is_local(self) -> bool:
-        """Zero-setup mode: renderlab signs its own tokens."""
-        return self.jwks is None
+        """``dev`` mode: anyone may sign in with a name (``POST /v1/auth/token``)."""
+        return self.mode == "dev"
 
     @property
     def verify_blocks(self) -> bool:
@@ -120,14 +142,23 @@ class Authenticator:
         return self.jwks is not None
 
     def issue(self, name: str, *, now: float | None = None) -> tuple[str, int]:
-        """A zero-setup token for user ``name``: ``(token, expires_at in epoch seconds)``."""
-        if not self.is_local:
+        """A token for user ``name`` signed with our secret: ``(token, expires_at in epoch
+        seconds)``. ``dev`` and ``hs256`` only."""
+        if not self.signs:
             raise LocalTokensDisabled(
                 "an identity provider is configured (RENDERLAB_JWKS_URL): get tokens from it"
             )
         issued = int(now if now is not None else time.time())
         expires = issued + self.limits.token_ttl_s
-        claims = {"iss": LOCAL_ISSUER, "sub": name, "name": name, "iat": issued, "exp": expires}
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": name,
+            "name": name,
+            "iat": issued,
+            "exp": expires,
+        }
+        if self.audience is not None:
+            claims["aud"] = self.audience
         return jwt.encode(claims, self._secret, algorithm="HS256"), expires
 
     def verify(self, token: str) -> Identity:
@@ -188,20 +219,48 @@ class Authenticator:
             raise AuthError("The bearer token was issued for another service.") from None
         except jwt.PyJWTError:
             raise AuthError("The bearer token is invalid.") from None
+        return self._identity(claims), float(claims["exp"])
+
+    def _identity(self, claims: dict[str, Any]) -> Identity:
+        """The identity verified claims stand for, refused (401) when they cannot be stored."""
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise AuthError("The bearer token has no subject.")
+        if self.signs:  # a user's name: one spelling per user
+            subject = unicodedata.normalize("NFC", subject)
         identity = Identity(
             token_identifier=f"{claims['iss']}|{subject}",
             email=_text_claim(claims, "email"),
             name=_text_claim(claims, "name"),
         )
-        return identity, float(claims["exp"])
+        for field in ("token_identifier", "name", "email"):
+            value = getattr(identity, field)
+            problem = None if value is None else storable(value)
+            if value is not None and len(value) > CLAIM_MAX_CHARS[field]:
+                problem = f"is longer than {CLAIM_MAX_CHARS[field]} characters"
+            if problem is not None:
+                claim = "iss and sub" if field == "token_identifier" else field
+                raise AuthError(f"The bearer token's {claim} claim {problem}.")
+        return identity
+
+
+ISSUER_WHY = "the identity provider's issuer, so that tokens of other issuers are refused"
+AUD_WHY = (
+    "this application's audience: without it, tokens the same identity provider issued for "
+    "any other application would be accepted here"
+)
+
+
+def _required(value: str | None, variable: str, why: str, mode: str = "jwks") -> str:
+    if not value:
+        raise ValueError(f"RENDERLAB_AUTH={mode} needs {variable}: {why}")
+    return value
 
 
 def check_token_name(name: str, limits: Limits) -> str:
-    """The name a zero-setup token is issued for, stripped; ValueError says what is wrong."""
-    name = name.strip()
+    """The name a token is issued for, stripped and in NFC (``é`` and ``e`` + combining accent
+    are one user); ValueError says what is wrong."""
+    name = unicodedata.normalize("NFC", name.strip())
     if not name or len(name) > limits.token_name_max_chars or not name.isprintable():
         raise ValueError(f"name must be 1 to {limits.token_name_max_chars} printable characters.")
     return name

@@ -1,7 +1,10 @@
 """The shapes of the HTTP API (``docs/api.md``): request bodies, response objects, errors.
 
 Request bodies forbid unknown fields, so a misspelt option is a 422 naming it instead of being
-silently ignored. Responses convert the database's epoch milliseconds to RFC 3339 UTC strings
+silently ignored. They are strict as the props are (``"width": "320"`` or ``1920.0`` is a 422,
+not a coerced 320 that also costs a quota slot), and every string in them, free-form objects
+included, must be one the database can store and give back (:mod:`renderlab.strings`).
+Responses convert the database's epoch milliseconds to RFC 3339 UTC strings
 and show the caller's token identifier as ``user_id`` (the id the contract and the seed use),
 never the internal row id.
 """
@@ -10,16 +13,36 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from renderlab.clock import ms_to_rfc3339
 from renderlab.compositions import TextAnimationProps
+from renderlab.strings import storable, unstorable_paths
 
 RenderStatus = Literal["pending", "rendering", "complete", "failed"]
 
 
 class RequestBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_keys(cls, data: Any) -> Any:
+        # An unknown key is refused by name, and a name that cannot be encoded cannot be
+        # named: refuse it as the body's fault first.
+        if isinstance(data, dict):
+            for key in data:
+                problem = storable(key) if isinstance(key, str) else None
+                if problem is not None:
+                    raise ValueError(f"a field name {problem}")
+        return data
+
+    @field_validator("*")
+    @classmethod
+    def _storable_strings(cls, value: Any) -> Any:
+        for path, problem in unstorable_paths(value):
+            raise ValueError(f"{path}: {problem}" if path else problem)
+        return value
 
 
 # -- generations ------------------------------------------------------------------------------
@@ -149,6 +172,9 @@ class TokenOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok"]
     database: Literal["ok"]
+    auth: Literal["dev", "hs256", "jwks"] = Field(
+        description="The identity mode (RENDERLAB_AUTH): `dev` lets anyone sign in with a name."
+    )
 
 
 # -- errors -----------------------------------------------------------------------------------

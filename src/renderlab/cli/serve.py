@@ -12,18 +12,24 @@ split between them; SQLite writers of all of them queue on one file lock (``db.W
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import typer
 
 from renderlab.cli.app import app
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from renderlab.config import Settings
 
 UNSPECIFIED_HOSTS = {"0.0.0.0", "::", ""}
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# uvicorn's HTTP protocol with a deadline on request headers (RENDERLAB_HEADER_TIMEOUT_S),
+# named by import string so that the --processes children load it too.
+HEADER_DEADLINE_PROTOCOL = "renderlab.cli.slow_headers:HeaderDeadlineProtocol"
 
 
 @app.command("serve")
@@ -37,23 +43,20 @@ def serve(
 ) -> None:
     """Run the API + web page; with no broker configured also the embedded workers."""
     import uvicorn
+    from rich.console import Console
 
     from renderlab.api import create_app, freeze_startup_heap
     from renderlab.config import get_settings
-    from renderlab.db import upgrade
     from renderlab.limits import get_limits
 
+    refusal = dev_mode_refusal(get_settings(), host)
+    if refusal is not None:
+        Console(stderr=True, highlight=False).print(f"[red]error:[/red] {refusal}")
+        raise typer.Exit(2)
     settings = with_public_url(get_settings(), host, port)
     err = prepare_process_tree(settings, port)
     limits = get_limits()
-    database_url = settings.resolved_database_url()
-    if database_url.startswith("sqlite"):
-        upgrade(database_url)  # the embedded database migrates itself
-    else:
-        behind = schema_behind(database_url)
-        if behind:
-            err.print(f"[red]error:[/red] {behind}")
-            raise typer.Exit(2)
+    _prepare_database(err, settings.resolved_database_url())
     try:
         services = _build(settings)
         application = create_app(services)
@@ -61,17 +64,7 @@ def serve(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
 
-    base = f"http://{'127.0.0.1' if host in UNSPECIFIED_HOSTS else host}:{port}"
-    mode = "embedded workers" if settings.is_embedded else f"broker {settings.broker_url}"
-    err.print(f"renderlab on {base}/  (API {base}/docs, {mode}, data in {settings.data_path})")
-    if application.state.ctx.auth.is_local:
-        err.print("get a token with:  renderlab token YOUR_NAME")
-        if host not in LOOPBACK_HOSTS:
-            err.print(
-                "[yellow]warning:[/yellow] zero-setup identity on a non-loopback address: anyone "
-                "who reaches this port can get a token for any name. Configure an identity "
-                "provider (RENDERLAB_JWKS_URL, RENDERLAB_JWT_ISSUER) before exposing it."
-            )
+    _banner(err, settings, host, port)
     options = {
         "host": host,
         "port": port,
@@ -79,6 +72,7 @@ def serve(
         "log_level": "info",
         **({"log_config": None} if settings.log_format == "json" else {}),  # ours, not uvicorn's
         "timeout_graceful_shutdown": limits.shutdown_grace_s,
+        "http": HEADER_DEADLINE_PROTOCOL,
     }
     if processes == 1:
         freeze_startup_heap()
@@ -109,7 +103,7 @@ def app_factory():  # type: ignore[no-untyped-def]
     return application
 
 
-def prepare_process_tree(settings: Settings, port: int) -> Any:
+def prepare_process_tree(settings: Settings, port: int) -> Console:
     """What must be in place before the first process is started from this one: the log
     format, and a clean metrics directory every API and render process records into (both
     reach children through the environment). Returns the console for messages to people."""
@@ -119,6 +113,78 @@ def prepare_process_tree(settings: Settings, port: int) -> Any:
     os.environ["RENDERLAB_LOG_FORMAT"] = settings.log_format
     metrics_dir.use_directory(settings.data_path / "metrics" / f"serve-{port}", clean=True)
     return logs.stderr_console()
+
+
+def _prepare_database(err: Console, database_url: str) -> None:
+    from renderlab.db import upgrade
+
+    if database_url.startswith("sqlite"):
+        upgrade(database_url)  # the embedded database migrates itself
+        return
+    behind = schema_behind(database_url)
+    if behind:
+        err.print(f"[red]error:[/red] {behind}")
+        raise typer.Exit(2)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an IP literal, IPv6 with or without brackets) is loopback."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def public_exposure(settings: Settings, host: str) -> str | None:
+    """What makes this server reachable from other machines (a non-loopback ``--host``, or a
+    ``RENDERLAB_PUBLIC_URL`` on a non-loopback host: a proxy in front of it), or None."""
+    if not is_loopback(host):
+        return f"--host {host or '(all interfaces)'}"
+    public = settings.public_url
+    if public and not is_loopback(urlsplit(public).hostname or ""):
+        return f"RENDERLAB_PUBLIC_URL={public}"
+    return None
+
+
+def dev_mode_refusal(settings: Settings, host: str) -> str | None:
+    """Why ``serve`` must not start: ``dev`` identity chosen by default (nothing configured)
+    on a server others can reach, where anyone could sign in as any user. ``RENDERLAB_AUTH=dev``
+    set explicitly is a decision, and only warned about."""
+    exposure = public_exposure(settings, host)
+    if settings.auth_mode != "dev" or settings.auth_explicit or exposure is None:
+        return None
+    return (
+        f"{exposure} is reachable from other machines, and RENDERLAB_AUTH is dev (no identity "
+        "provider or secret configured), in which anyone can sign in as any user. Set "
+        "RENDERLAB_AUTH=jwks (with RENDERLAB_JWKS_URL, RENDERLAB_JWT_ISSUER and "
+        "RENDERLAB_JWT_AUDIENCE) or RENDERLAB_AUTH=hs256 (with RENDERLAB_JWT_SECRET, your "
+        "backend mints the tokens); or RENDERLAB_AUTH=dev if anyone reaching it may be anyone."
+    )
+
+
+def _banner(err: Console, settings: Settings, host: str, port: int) -> None:
+    base = f"http://{'127.0.0.1' if host in UNSPECIFIED_HOSTS else host}:{port}"
+    mode = "embedded workers" if settings.is_embedded else f"broker {settings.broker_url}"
+    err.print(f"renderlab on {base}/  (API {base}/docs, {mode}, data in {settings.data_path})")
+    auth = settings.auth_mode
+    how = {
+        "dev": "anyone may sign in with any name",
+        "hs256": "tokens signed by your backend with RENDERLAB_JWT_SECRET",
+        "jwks": f"tokens of {settings.jwt_issuer} for audience {settings.jwt_audience}",
+    }[auth]
+    err.print(f"identity: RENDERLAB_AUTH={auth} ({how})")
+    if auth != "dev":
+        return
+    err.print("get a token with:  renderlab token YOUR_NAME")
+    exposure = public_exposure(settings, host)
+    if exposure is not None:
+        err.print(
+            f"[yellow]warning:[/yellow] RENDERLAB_AUTH=dev with {exposure}: anyone who reaches "
+            "this server can get a token for any name and read that user's renders."
+        )
 
 
 def with_public_url(settings: Settings, host: str, port: int) -> Settings:

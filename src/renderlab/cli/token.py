@@ -1,17 +1,30 @@
-"""``renderlab token NAME``: a zero-setup bearer token, printed alone so scripts can capture it.
+"""``renderlab token NAME``: a bearer token, printed alone so scripts can capture it.
 
 TOKEN=$(renderlab token alice)
 curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/v1/quota
+
+It finds the data dir exactly as ``serve`` does (``RENDERLAB_DATA_DIR``, else
+``./renderlab-data`` from the current directory) and says on stderr which one it used, since a
+token signed with another dir's secret is refused by the server. When that dir has no secret
+yet (no server has run there), the secret it makes is said so on stderr: run from the wrong
+directory, the token would not work with the server running elsewhere.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import typer
 
 from renderlab.cli.app import app
 
+if TYPE_CHECKING:
+    from renderlab.config import Settings
+
 
 @app.command("token")
 def token(name: str = typer.Argument(..., help="Who the token is for, e.g. alice.")) -> None:
-    """Print an HS256 token for user NAME (zero-setup identity mode only)."""
+    """Print an HS256 token for user NAME (RENDERLAB_AUTH dev, or hs256 with the secret)."""
     from rich.console import Console
 
     from renderlab.api.auth import Authenticator, check_token_name
@@ -19,20 +32,37 @@ def token(name: str = typer.Argument(..., help="Who the token is for, e.g. alice
     from renderlab.config import get_settings
     from renderlab.limits import get_limits
 
-    err = Console(stderr=True)
-    limits = get_limits()
+    err = Console(stderr=True, highlight=False)
+    settings, limits = get_settings(), get_limits()
+    if settings.auth_mode == "jwks":
+        err.print(
+            "[red]error:[/red] RENDERLAB_AUTH=jwks (an identity provider, RENDERLAB_JWKS_URL): "
+            "renderlab does not mint tokens in that mode: sign in with the provider instead."
+        )
+        raise typer.Exit(2)
+    err.print(_secret_source(settings))
     try:
-        authenticator = Authenticator(get_settings(), limits)
+        authenticator = Authenticator(settings, limits)
         name = check_token_name(name, limits)
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    if not authenticator.is_local:
-        err.print(
-            "[red]error:[/red] an identity provider is configured (RENDERLAB_JWKS_URL); "
-            "renderlab does not mint tokens in that mode: sign in with the provider instead."
-        )
-        raise typer.Exit(2)
     value, expires = authenticator.issue(name)
     typer.echo(value)
-    err.print(f"token for {name!r}, valid until {ms_to_rfc3339(expires * 1000)}", highlight=False)
+    err.print(f"token for {name!r}, valid until {ms_to_rfc3339(expires * 1000)}")
+
+
+def _secret_source(settings: Settings) -> str:
+    """Which secret signs the token, and a warning when it is new (made by this command)."""
+    from renderlab.api.auth import SECRET_FILE
+
+    if settings.jwt_secret:
+        return f"signed with RENDERLAB_JWT_SECRET (RENDERLAB_AUTH={settings.auth_mode})"
+    path = settings.data_path / SECRET_FILE
+    if path.exists():
+        return f"data dir: {settings.data_path} (its secret, as `renderlab serve` there uses)"
+    return (
+        f"[yellow]warning:[/yellow] data dir {settings.data_path} has no secret yet (no "
+        "`renderlab serve` has run with it): making a new one. A server using another data "
+        "dir will refuse this token; set RENDERLAB_DATA_DIR to the server's data dir."
+    )

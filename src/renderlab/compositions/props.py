@@ -18,6 +18,8 @@ from pydantic import (
     field_validator,
 )
 
+from renderlab.strings import check_storable, draws_nothing
+
 STYLES = ("fade-in", "typewriter", "slide-up", "scale")
 MAX_TEXT_GRAPHEMES = 500
 # The composition's size: even, 16..1920, the long side within 1920 and the short within 1080,
@@ -38,6 +40,16 @@ def grapheme_count(text: str) -> int:
     return len(graphemes(text))
 
 
+def check_text_draws(value: str) -> str:
+    """``text`` must draw something (see :mod:`renderlab.strings`); ValueError otherwise,
+    which pydantic reports under the field's name. (Empty text has its own message.)"""
+    if value and draws_nothing(value):
+        raise ValueError(
+            "text must draw something: it holds only whitespace or invisible characters"
+        )
+    return value
+
+
 class TextAnimationProps(BaseModel):
     """What a generation holds and every frame of its video shows."""
 
@@ -53,6 +65,16 @@ class TextAnimationProps(BaseModel):
     fps: Literal[30] = 30
     width: Annotated[int, Field(ge=MIN_SIDE, le=MAX_LONG_SIDE)] = DEFAULT_WIDTH
     height: Annotated[int, Field(ge=MIN_SIDE, le=MAX_LONG_SIDE)] = DEFAULT_HEIGHT
+
+    @field_validator("text", "font_family")
+    @classmethod
+    def _strings(cls, value: str) -> str:
+        return check_storable(value)
+
+    @field_validator("text")
+    @classmethod
+    def _text_visible(cls, value: str) -> str:
+        return check_text_draws(value)
 
     @field_validator("text")
     @classmethod

@@ -25,6 +25,7 @@ _DESCRIPTIONS = {
     503: "A dependency (database, identity provider) is unavailable.",
 }
 AUTHED = (401, 422, 503)
+NO_STORE = {"Cache-Control": "no-store"}
 
 POLICY_HEADER = {
     "RateLimit-Policy": {
@@ -71,12 +72,15 @@ def json_response(
     model: BaseModel, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """Serialise with pydantic's own encoder, skipping FastAPI's re-validation of the value
-    (the route built it from typed fields): it is the hot path of every read."""
+    (the route built it from typed fields): it is the hot path of every read.
+
+    ``Cache-Control: no-store``: these answers are one user's data and carry signed download
+    URLs or tokens, which no shared or browser cache should keep."""
     return Response(
         model.model_dump_json(),
         status_code=status_code,
         media_type="application/json",
-        headers=headers,
+        headers={**NO_STORE, **headers} if headers else NO_STORE,
     )
 
 

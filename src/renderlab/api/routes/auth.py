@@ -1,7 +1,9 @@
-"""``POST /v1/auth/token``: a zero-setup token for a name, for the web page's sign-in box.
+"""``POST /v1/auth/token``: a ``dev``-mode token for a name, for the web page's sign-in box.
 
-Only in zero-setup mode, where ``renderlab token NAME`` would hand out the same token to anyone
-at the keyboard; with an identity provider configured the route answers 404 as if absent.
+Only in ``RENDERLAB_AUTH=dev``, where ``renderlab token NAME`` would hand out the same token to
+anyone at the keyboard. In ``hs256`` (the app's backend mints tokens) and ``jwks`` (an identity
+provider does) the route does not exist: 404, and absent from the OpenAPI document. The token
+is a credential: the answer says ``Cache-Control: no-store`` (as every JSON answer does).
 """
 
 from datetime import UTC, datetime
@@ -10,7 +12,7 @@ from fastapi import APIRouter, Response
 
 from renderlab.api.auth import check_token_name
 from renderlab.api.context import ApiContext
-from renderlab.api.errors import ApiError, invalid
+from renderlab.api.errors import invalid
 from renderlab.api.routes import errors, json_response
 from renderlab.api.schemas import TokenOut, TokenRequest
 
@@ -18,17 +20,17 @@ from renderlab.api.schemas import TokenOut, TokenRequest
 def router(ctx: ApiContext) -> APIRouter:
     limits = ctx.limits
     api = APIRouter(tags=["auth"])
+    if ctx.auth.mode != "dev":
+        return api
 
     @api.post(
         "/v1/auth/token",
         status_code=201,
         response_model=TokenOut,
         responses=errors(404, 413, 422),
-        summary="A zero-setup token for NAME (zero-setup identity mode only)",
+        summary="A token for NAME (RENDERLAB_AUTH=dev only)",
     )
     async def issue_token(body: TokenRequest) -> Response:
-        if not ctx.auth.is_local:
-            raise ApiError(404, "not_found", "Not Found")
         try:
             name = check_token_name(body.name, limits)
         except ValueError as exc:

@@ -1,4 +1,5 @@
-"""``GET /healthz``: the process answers and its database does too (for load balancers)."""
+"""``GET /healthz``: the process answers and its database does too (for load balancers), and
+which identity mode it runs in, so a deployment left in ``dev`` shows on every dashboard."""
 
 import logging
 
@@ -28,7 +29,7 @@ def router(ctx: ApiContext) -> APIRouter:
             raise ApiError(
                 503, "unavailable", "The database is not reachable.", headers=retry
             ) from None
-        return HealthOut(status="ok", database="ok")
+        return HealthOut(status="ok", database="ok", auth=ctx.auth.mode)
 
     return api
 

@@ -19,7 +19,7 @@ from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.store import RenderSnapshot
 
 SSE_HEADERS = {
-    "Cache-Control": "no-cache",
+    "Cache-Control": "no-store",  # the events carry signed URLs
     "X-Accel-Buffering": "no",  # nginx: pass each event on as it comes
 }
 KEEPALIVE = b": keepalive\n\n"
