@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from renderlab.clock import now_ms
 from renderlab.limits import Limits
 from renderlab.models import Generation
-from renderlab.pipeline import actions, recover
-from renderlab.pipeline.claim import claim_render, lease_owner, parse_owner, renew_lease
+from renderlab.pipeline import actions, lifecycle, recover
+from renderlab.pipeline.claim import lease_owner, parse_owner
 from renderlab.pipeline.failures import STORAGE_FAILED, LostClaim
 from renderlab.pipeline.progress import ProgressReporter
 from renderlab.pipeline.run import output_key, run_render
@@ -76,9 +77,11 @@ def test_a_render_completes_with_a_valid_mp4_and_a_signed_url(
     assert row["render_id"].startswith("test-")
     assert row["output_key"] == f"renders/{user}/{render_id}.mp4"
     assert row["completed_at"] == clock.now and row["started_at"] == clock.now
-    assert row["output_url"].startswith("http://127.0.0.1:8000/files/renders/")
+    assert row["output_url"] is None, "a URL that expires is signed when read, never stored"
+    url = actions.output_url(svc, read(svc.db, render_id))
+    assert url is not None and url.startswith("http://127.0.0.1:8000/files/renders/")
     expires = clock.now // 1000 + svc.limits.download_url_ttl_s
-    assert f"expires={expires}" in row["output_url"]
+    assert f"expires={expires}" in url
     video = fetch_video(svc, read(svc.db, render_id), tmp_path / "out.mp4")
     assert row["output_size"] == video.stat().st_size > 0
     probe = ffprobe(video)
@@ -107,8 +110,8 @@ def test_progress_is_written_while_rendering_and_never_goes_down(
 
 def test_claim_is_compare_and_set(svc: Services) -> None:
     _, render_id = started(svc)
-    first = claim_render(svc, render_id, owner=lease_owner("a"), job_id="a")
-    second = claim_render(svc, render_id, owner=lease_owner("b"), job_id="b")
+    first = lifecycle.claim(svc, render_id, owner=lease_owner("a"), job_id="a")
+    second = lifecycle.claim(svc, render_id, owner=lease_owner("b"), job_id="b")
     assert first is not None and second is None
     row = full_row(svc.db, render_id)
     assert (row["status"], row["attempts"], row["lease_owner"]) == (
@@ -117,7 +120,7 @@ def test_claim_is_compare_and_set(svc: Services) -> None:
         first.lease_owner,
     )
     assert row["lease_expires_at"] == svc.clock() + svc.limits.lease_ms
-    assert claim_render(svc, "01ARZ3NDEKTSV4RRFFQ69G5FAV", owner="x", job_id="x") is None
+    assert lifecycle.claim(svc, "01ARZ3NDEKTSV4RRFFQ69G5FAV", owner="x", job_id="x") is None
 
 
 def test_a_lease_is_only_renewed_by_its_holder_and_progress_only_goes_up(
@@ -125,13 +128,13 @@ def test_a_lease_is_only_renewed_by_its_holder_and_progress_only_goes_up(
 ) -> None:
     _, render_id = started(svc)
     owner = lease_owner("me")
-    claim_render(svc, render_id, owner=owner, job_id="me")
+    lifecycle.claim(svc, render_id, owner=owner, job_id="me")
     clock.advance(500)
-    assert renew_lease(svc, render_id, owner, progress=40).progress == 40
-    assert renew_lease(svc, render_id, owner, progress=10).progress == 40
+    assert lifecycle.progress(svc, render_id, owner, percent=40).progress == 40
+    assert lifecycle.progress(svc, render_id, owner, percent=10).progress == 40
     assert full_row(svc.db, render_id)["lease_expires_at"] == clock.now + svc.limits.lease_ms
     with pytest.raises(LostClaim):
-        renew_lease(svc, render_id, lease_owner("someone-else"), progress=50)
+        lifecycle.progress(svc, render_id, lease_owner("someone-else"), percent=50)
     assert parse_owner(owner) is not None and parse_owner(owner).token == "me"  # type: ignore[union-attr]
 
 
@@ -199,7 +202,7 @@ def test_a_render_cancelled_while_running_stops_and_stores_nothing(
     user, render_id = started(svc)
 
     def cancel(_render: object) -> None:
-        actions.cancel_render(svc, user, render_id)
+        lifecycle.cancel(svc, user, render_id)
 
     assert run(svc, render_id, tmp_path, on_claimed=cancel) is None
     row = full_row(svc.db, render_id)
@@ -234,7 +237,7 @@ def test_a_worker_whose_lease_was_handed_on_writes_nothing_more(
 
 def test_output_key_is_per_user_and_render(svc: Services) -> None:
     user, render_id = started(svc)
-    claimed = claim_render(svc, render_id, owner="o", job_id="j")
+    claimed = lifecycle.claim(svc, render_id, owner="o", job_id="j")
     assert claimed is not None
     assert output_key(claimed) == f"renders/{user}/{render_id}.mp4"
 
@@ -243,7 +246,7 @@ def test_progress_writes_are_throttled_to_the_minimum_interval(svc: Services) ->
     svc.limits = Limits(**{**FAST_LIMITS, "progress_min_interval_ms": 100})
     _, render_id = started(svc)
     owner = lease_owner("throttled")
-    claimed = claim_render(svc, render_id, owner=owner, job_id="t")
+    claimed = lifecycle.claim(svc, render_id, owner=owner, job_id="t")
     assert claimed is not None
     reporter = ProgressReporter(svc, claimed, owner)
     began = time.monotonic()
@@ -260,9 +263,10 @@ def test_progress_writes_are_throttled_to_the_minimum_interval(svc: Services) ->
 
 def test_the_heartbeat_keeps_the_lease_alive_while_no_frame_completes(svc: Services) -> None:
     svc.limits = Limits(**{**FAST_LIMITS, "lease_ms": 600})  # a heartbeat every 200 ms
+    svc.clock = now_ms  # each renewal stamps ``updated_at`` with the services' clock: let it run
     _, render_id = started(svc)
     owner = lease_owner("beating")
-    claimed = claim_render(svc, render_id, owner=owner, job_id="b")
+    claimed = lifecycle.claim(svc, render_id, owner=owner, job_id="b")
     assert claimed is not None
     reporter = ProgressReporter(svc, claimed, owner)
     stamps = set()

@@ -29,7 +29,7 @@ class RecordingDispatcher:
 
     def dispatch(self, render_id: str) -> None:
         with self.services.db.session() as session:
-            status = store.get_render_internal(session, render_id).status
+            status = store.get(session, render_id).status
         self.seen.append((render_id, status))
 
 

@@ -47,7 +47,7 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         services=services,
         auth=Authenticator(services.settings, services.limits),
         users=UserDirectory(services.db, services.limits.auth_cache_size),
-        feed=feed or RenderFeed(services.db, services.limits),
+        feed=feed or RenderFeed(services.db, services.limits, services.clock),
         executor=ThreadPoolExecutor(services.limits.api_db_threads, thread_name_prefix="api-db"),
     )
 
@@ -106,7 +106,7 @@ def _mount_local_files(app: FastAPI, services: Services) -> None:
     """Signed downloads of the local storage backend are served by this same process."""
     if not services.settings.resolved_storage_url().startswith("file:"):
         return
-    app.include_router(files_router(lambda: services.storage))
+    app.include_router(files_router(lambda: services.storage, services.clock))
 
 
 def _include_web_page(app: FastAPI) -> None:

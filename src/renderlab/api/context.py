@@ -22,7 +22,7 @@ from renderlab.api.auth import Authenticator, AuthError, Principal, UserDirector
 from renderlab.events import RenderFeed
 from renderlab.limits import Limits
 from renderlab.models import Render
-from renderlab.pipeline.finish import sign_output
+from renderlab.pipeline import actions
 from renderlab.services import Services
 from renderlab.store import RenderSnapshot
 
@@ -59,12 +59,12 @@ class ApiContext:
         return self.services.limits
 
     def output_url(self, render: Render | RenderSnapshot) -> str | None:
-        """A freshly signed URL for a complete render: the one stored at completion expires
-        after ``limits.download_url_ttl_s``, and a page reloaded later must still download."""
-        no_storage = self.services.storage_factory is None
-        if render.status != "complete" or not render.output_key or no_storage:
+        """The render's download URL, signed now (REST and SSE alike): nothing stored is
+        handed out, since a signed URL expires after ``limits.download_url_ttl_s``. (Only a
+        process with no storage to sign with shows the legacy stored column.)"""
+        if self.services.storage_factory is None:
             return render.output_url
-        return sign_output(self.services, render, render.output_key).url
+        return actions.output_url(self.services, render)
 
     async def current_principal(
         self,

@@ -54,16 +54,16 @@ class RenderOut(BaseModel):
     @classmethod
     def of(cls, render: Any, token_identifier: str, output_url: str | None = None) -> RenderOut:
         """From an ORM ``Render`` or an events ``RenderSnapshot`` (same attribute names);
-        ``output_url`` replaces the stored URL (reads hand out a freshly signed one)."""
+        ``output_url`` is the URL signed for this read (none is stored)."""
         return cls.model_construct(
             id=render.id,
             user_id=token_identifier,
             generation_id=render.generation_id,
-            render_id=render.render_id,
+            render_id=render.job_id,
             bucket_name=render.bucket_name,
             status=render.status,
             progress=render.progress,
-            output_url=output_url or render.output_url,
+            output_url=output_url,
             output_size=render.output_size,
             error=render.error,
             created_at=ms_to_rfc3339(render.created_at),

@@ -26,7 +26,7 @@ from typing import ClassVar, Self
 from sqlalchemy.exc import SQLAlchemyError
 
 from renderlab.models import Render
-from renderlab.pipeline.claim import renew_lease
+from renderlab.pipeline import lifecycle
 from renderlab.pipeline.failures import LostClaim, RenderTimedOut
 from renderlab.services import Services
 
@@ -183,7 +183,7 @@ class ProgressReporter(LeaseReporter):
 
     def _write(self) -> None:
         progress = self._latest if self._latest > self._written else None
-        render = renew_lease(self._services, self._render_id, self._owner, progress=progress)
+        render = lifecycle.progress(self._services, self._render_id, self._owner, percent=progress)
         if render.progress > self._written:
             self._written = render.progress
             self.writes.append(render.progress)

@@ -121,7 +121,7 @@ def _start_in(
     if not result.ok:
         retry_after = math.ceil(result.retry_after or 0)
         raise QuotaExceeded(quota_message(services), retry_after, limits.renders_per_hour)
-    render = store.insert_render(
+    render = store.insert(
         connection,
         user_id=user_id,
         generation_id=request.generation_id,
@@ -130,7 +130,7 @@ def _start_in(
         fps=props.fps,
         duration_in_frames=props.duration_in_frames,
         codec=request.codec,
-        created_at=services.clock(),
+        now=services.clock(),
     )
     if idempotency_key is not None:
         connection.execute(
@@ -158,7 +158,7 @@ def _replay(
         return None
     if row.request_hash != fingerprint:
         raise IdempotencyConflict("Idempotency-Key was already used with a different request.")
-    render = store.find_snapshot(connection, row.render_id)
+    render = store.find(connection, row.render_id)
     if render is None:  # the render was deleted: the key no longer stands for anything
         connection.execute(_DROP_KEY, where)
     return render

@@ -9,7 +9,6 @@ from renderlab import caps, store
 from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
 from renderlab.api.errors import ApiError, invalid
-from renderlab.api.queries import latest_renders
 from renderlab.api.routes import AUTHED, PageQuery, errors, json_response, paging
 from renderlab.api.schemas import GenerationCreate, GenerationOut, GenerationPage, RenderOut
 from renderlab.compositions import TextAnimationProps
@@ -111,7 +110,7 @@ def _create(ctx: ApiContext, me: Principal, body: GenerationCreate) -> Response:
 def _list(ctx: ApiContext, me: Principal, query: PageQuery) -> Response:
     with ctx.services.db.session() as session:  # (rows expire when the read session ends)
         page = store.list_generations(session, me.user_id, limit=query.limit, cursor=query.cursor)
-        latest = latest_renders(session, me.user_id, [g.id for g in page.items])
+        latest = store.newest_by_generation(session, me.user_id, [g.id for g in page.items])
         items = [
             GenerationOut.of(g, me.token_identifier, _render_or_none(ctx, latest.get(g.id), me))
             for g in page.items
@@ -122,7 +121,7 @@ def _list(ctx: ApiContext, me: Principal, query: PageQuery) -> Response:
 def _get(ctx: ApiContext, me: Principal, generation_id: str) -> Response:
     with ctx.services.db.session() as session:
         generation = store.get_generation(session, me.user_id, generation_id)
-        latest = store.get_render_by_generation(session, me.user_id, generation.id)
+        latest = store.newest_of_generation(session, me.user_id, generation.id)
         out = GenerationOut.of(generation, me.token_identifier, _render_or_none(ctx, latest, me))
     return json_response(out)
 
