@@ -194,7 +194,7 @@ def test_chunk_messages_a_broker_forgot_are_sent_again_once_per_interval(svc: Se
     _, render_id, owner, todo = planned(svc)
     assert chunked.resend_lost_messages(svc).chunks == [], "just sent: not lost yet"
     take(svc, render_id, owner, 0)  # one chunk under way: the others wait in the queue
-    time.sleep(QUIET_S + 0.1)
+    svc.clock.advance(int((QUIET_S + 0.1) * 1000))  # type: ignore[attr-defined]
     lost = chunked.resend_lost_messages(svc)
     assert lost.chunks == [(render_id, owner, index) for index in todo[1:]]
     assert lost.joins == []
@@ -207,12 +207,12 @@ def test_a_join_message_a_broker_forgot_is_sent_again(svc: Services) -> None:
     for claim in [take(svc, render_id, owner, index) for index in todo]:
         chunked.finish_chunk(svc, claim, chunked.segment_key(render_id, claim.index))
     assert chunked.resend_lost_messages(svc).joins == [], "the join was just sent"
-    time.sleep(QUIET_S + 0.1)
+    svc.clock.advance(int((QUIET_S + 0.1) * 1000))  # type: ignore[attr-defined]
     lost = chunked.resend_lost_messages(svc)
     assert (lost.joins, lost.chunks) == ([(render_id, owner)], [])
     assert chunked.resend_lost_messages(svc).joins == [], "once per interval"
     lifecycle.fail(svc, render_id, "stop", refund=False)
-    time.sleep(QUIET_S + 0.1)
+    svc.clock.advance(int((QUIET_S + 0.1) * 1000))  # type: ignore[attr-defined]
     assert chunked.resend_lost_messages(svc).joins == [], "a finished render sends nothing"
 
 

@@ -78,7 +78,7 @@ def test_five_renders_complete_with_valid_videos_and_the_sixth_is_refused(
     for render_id, snapshot in finished.items():
         assert (snapshot.status, snapshot.progress, snapshot.error) == ("complete", 100, None)
         assert snapshot.job_id and snapshot.job_id.startswith("embedded-")
-        assert snapshot.bucket_name == "local" and snapshot.output_url
+        assert snapshot.bucket_name == "local" and snapshot.output_key
         assert non_decreasing(watcher.seen[render_id]), watcher.seen[render_id]
         video = fetch_video(services, snapshot, tmp_path / f"{render_id}.mp4")
         assert snapshot.output_size == video.stat().st_size

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from renderlab.api.auth import Authenticator, UserDirectory
 from renderlab.api.context import ApiContext
 from renderlab.api.downloads import files_router
-from renderlab.api.errors import install_error_handlers
+from renderlab.api.errors import EXCEPTION_HANDLERS
 from renderlab.api.middleware import install_middleware
 from renderlab.api.routes import auth, generations, health, quota, renders, stills
 from renderlab.events import RenderFeed
@@ -73,9 +73,9 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
+        exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.ctx = ctx
-    install_error_handlers(app, services.limits)
     install_middleware(
         app,
         max_body_bytes=services.limits.max_body_bytes,

@@ -16,6 +16,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
 
@@ -39,6 +40,7 @@ from renderlab.services import Services
 from renderlab.storage import StorageError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Unplanned(Exception):
@@ -84,14 +86,7 @@ def start_job(
         send_pieces(owner, todo)
 
     try:
-        run_piece(
-            services,
-            render_id,
-            owner,
-            plan,
-            faults=faults,
-            on_stopped=_cleanup(services, render_id),
-        )
+        _run(services, render_id, owner, plan, faults)
     except faults.transient as exc:
         try:
             lifecycle.release(services, render_id, owner=owner, count_attempt=False)
@@ -129,14 +124,7 @@ def encode_chunk(
         return chunked.finish_chunk(services, held, key)
 
     try:
-        last = run_piece(
-            services,
-            render_id,
-            owner,
-            encode,
-            faults=faults,
-            on_stopped=_cleanup(services, render_id),
-        )
+        last = _run(services, render_id, owner, encode, faults)
     except faults.transient as exc:
         if faults.will_retry(exc):
             # With the database away this fails too: then the chunk keeps its lease, which
@@ -174,9 +162,7 @@ def join_job(
         lifecycle.complete(services, render_id, owner, output_key=key, output_size=size)
         return size
 
-    size = run_piece(
-        services, render_id, owner, join, faults=faults, on_stopped=_cleanup(services, render_id)
-    )
+    size = _run(services, render_id, owner, join, faults)
     if size is not None:
         log.info("render %s complete (%d bytes)", render_id, size)
         remove_segments(services, render_id)
@@ -206,11 +192,14 @@ def remove_segments(services: Services, render_id: str) -> None:
         log.warning("could not remove the segments of render %s", render_id, exc_info=True)
 
 
-def _cleanup(services: Services, render_id: str) -> Callable[[str], None]:
-    """After a piece stopped: a failed render's segments are of no use to anyone."""
+def _run(
+    services: Services, render_id: str, owner: str, work: Callable[[], T], faults: Faults
+) -> T | None:
+    """:func:`run_piece` for a piece of job ``owner``: a failed render's segments are of no use
+    to anyone, so they go when it stops failed."""
 
     def cleanup(status: str) -> None:
         if status == RenderStatus.FAILED:
             remove_segments(services, render_id)
 
-    return cleanup
+    return run_piece(services, render_id, owner, work, faults=faults, on_stopped=cleanup)
