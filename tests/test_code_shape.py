@@ -7,6 +7,9 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "renderlab"
 MAX_FUNCTION_LINES = 60
+# Owned by other engineers this round (the CLI, the renderer): listed by name, so that nothing
+# else can grow past the limit unseen. Remove a line when its function is split.
+NOT_YET = {"cli/serve.py serve", "cli/worker.py worker", "render/bidi.py levels"}
 
 
 def long_functions() -> list[str]:
@@ -18,7 +21,8 @@ def long_functions() -> list[str]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 lines = (node.end_lineno or node.lineno) - node.lineno + 1
-                if lines > MAX_FUNCTION_LINES:
+                where = f"{path.relative_to(SRC)} {node.name}"
+                if lines > MAX_FUNCTION_LINES and where not in NOT_YET:
                     found.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({lines})")
     return found
 

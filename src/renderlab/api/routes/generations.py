@@ -15,10 +15,16 @@ from renderlab.compositions import TextAnimationProps
 
 
 def router(ctx: ApiContext) -> APIRouter:
-    limits = ctx.limits
-    Me = Annotated[Principal, Depends(ctx.current_principal)]
-    Paging = paging(limits)
+    """The ``/v1/generations`` routes; their numbers come from the app's own limits."""
     api = APIRouter(prefix="/v1/generations", tags=["generations"])
+    _add_crud(api, ctx)
+    _add_still(api, ctx)
+    return api
+
+
+def _add_crud(api: APIRouter, ctx: ApiContext) -> None:
+    Me = Annotated[Principal, Depends(ctx.current_principal)]
+    Paging = paging(ctx.limits)
 
     @api.post(
         "",
@@ -47,6 +53,11 @@ def router(ctx: ApiContext) -> APIRouter:
     )
     async def get_generation(id: str, me: Me) -> Response:
         return await ctx.call(_get, ctx, me, id)
+
+
+def _add_still(api: APIRouter, ctx: ApiContext) -> None:
+    limits = ctx.limits
+    Me = Annotated[Principal, Depends(ctx.current_principal)]
 
     @api.get(
         "/{id}/still",
@@ -91,8 +102,6 @@ def router(ctx: ApiContext) -> APIRouter:
             media_type="image/png",
             headers={"Cache-Control": f"private, max-age={limits.still_cache_max_age_s}"},
         )
-
-    return api
 
 
 # Blocking work, run on the API's database threads (``ctx.call``).

@@ -39,11 +39,17 @@ SSE_EVENT_SCHEMA = {
 
 
 def router(ctx: ApiContext) -> APIRouter:
+    """The ``/v1/renders`` routes; their numbers come from the app's own limits."""
+    api = APIRouter(prefix="/v1/renders", tags=["renders"])
+    _add_start_and_reads(api, ctx)
+    _add_stream_and_actions(api, ctx)
+    return api
+
+
+def _add_start_and_reads(api: APIRouter, ctx: ApiContext) -> None:
     limits = ctx.limits
-    db = ctx.services.db
     Me = Annotated[Principal, Depends(ctx.current_principal)]
     Paging = paging(limits)
-    api = APIRouter(prefix="/v1/renders", tags=["renders"])
 
     @api.post(
         "",
@@ -93,6 +99,11 @@ def router(ctx: ApiContext) -> APIRouter:
     ) -> Response:
         return await ctx.call(_list, ctx, me, generation_id, page)
 
+
+def _add_stream_and_actions(api: APIRouter, ctx: ApiContext) -> None:
+    limits, db = ctx.limits, ctx.services.db
+    Me = Annotated[Principal, Depends(ctx.current_principal)]
+
     @api.get(
         "/{id}",
         response_model=RenderOut,
@@ -139,8 +150,6 @@ def router(ctx: ApiContext) -> APIRouter:
     )
     async def cancel_render(id: str, me: Me) -> Response:
         return await ctx.call(_cancel, ctx, me, id)
-
-    return api
 
 
 # Blocking work, run on the API's database threads (``ctx.call``).
