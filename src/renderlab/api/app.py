@@ -25,6 +25,7 @@ from renderlab.api.middleware import install_middleware
 from renderlab.api.routes import auth, generations, health, quota, renders, stills
 from renderlab.events import RenderFeed
 from renderlab.services import Services
+from renderlab.storage.local import LocalStorage
 
 log = logging.getLogger("renderlab.api")
 
@@ -106,7 +107,14 @@ def _mount_local_files(app: FastAPI, services: Services) -> None:
     """Signed downloads of the local storage backend are served by this same process."""
     if not services.settings.resolved_storage_url().startswith("file:"):
         return
-    app.include_router(files_router(lambda: services.storage, services.clock))
+    app.include_router(files_router(lambda: _local(services), services.clock))
+
+
+def _local(services: Services) -> LocalStorage:
+    storage = services.storage
+    if not isinstance(storage, LocalStorage):
+        raise RuntimeError("the /files route serves local storage only")
+    return storage
 
 
 def _include_web_page(app: FastAPI) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -225,8 +225,8 @@ def _retry_later(request: Request) -> dict[str, str]:
     return {"Retry-After": str(_limits(request).unavailable_retry_after_s)}
 
 
-ExceptionHandler = Callable[[Request, Any], Awaitable[Response]]
-EXCEPTION_HANDLERS: dict[Any, ExceptionHandler] = {
+ExceptionHandler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
     ApiError: api_error,
     AuthError: auth_error,
     IdentityProviderUnavailable: idp_down,

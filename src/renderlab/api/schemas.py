@@ -66,7 +66,7 @@ class RenderOut(BaseModel):
             output_url=output_url,
             output_size=render.output_size,
             error=render.error,
-            created_at=ms_to_rfc3339(render.created_at),
+            created_at=ms_to_rfc3339(render.created_at) or "",
             completed_at=ms_to_rfc3339(render.completed_at),
             width=render.width,
             height=render.height,
@@ -96,7 +96,7 @@ class GenerationOut(BaseModel):
             prompt=generation.prompt,
             animation_props=TextAnimationProps.model_construct(**generation.animation_props),
             status=generation.status,
-            created_at=ms_to_rfc3339(generation.created_at),
+            created_at=ms_to_rfc3339(generation.created_at) or "",
             latest_render=latest,
         )
 

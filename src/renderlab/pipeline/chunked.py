@@ -39,6 +39,7 @@ from renderlab.pipeline.failures import WORKER_LOST, LostClaim
 from renderlab.pipeline.progress import LeaseReporter, percent_of
 from renderlab.render import plan_chunks
 from renderlab.services import Services
+from renderlab.store import RenderSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def claim_job(services: Services, render_id: str, job_id: str) -> Render | None:
     )
 
 
-def plan(services: Services, render: Render, owner: str) -> list[int]:
+def plan(services: Services, render: Render | RenderSnapshot, owner: str) -> list[int]:
     """Chunk rows for ``owner``'s render (an earlier attempt's are kept, with their finished
     segments); returns the indexes still to encode, empty when every segment is ready to join.
     :class:`LostClaim` if the render is no longer ``owner``'s."""
@@ -378,7 +379,7 @@ def _set(chunk: RenderChunk, now: int, **values: object) -> None:
     """Change a locked chunk, stamped with the services' clock; a chunk that leaves
     ``rendering`` drops its lease (its ``lease_owner`` stays, naming who encoded it)."""
     if "status" in values:
-        values["status"] = str(RenderStatus(values["status"]))  # the plain value, as stored
+        values["status"] = str(RenderStatus(str(values["status"])))  # the plain value, as stored
         if values["status"] != RenderStatus.RENDERING:
             values.setdefault("lease_expires_at", None)
     for name, value in values.items():

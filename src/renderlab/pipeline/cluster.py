@@ -21,7 +21,7 @@ from typing import TypeVar
 from sqlalchemy.exc import OperationalError
 
 from renderlab import store
-from renderlab.models import RenderStatus
+from renderlab.models import Render, RenderStatus
 from renderlab.pipeline import chunked, lifecycle
 from renderlab.pipeline.failures import LostClaim
 from renderlab.pipeline.progress import ProgressReporter
@@ -38,6 +38,7 @@ from renderlab.pipeline.run import (
 from renderlab.render import join_segments
 from renderlab.services import Services
 from renderlab.storage import StorageError
+from renderlab.store import RenderSnapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,6 +72,7 @@ def start_job(
     resumed = job_id is not None
     job_id = job_id or uuid.uuid4().hex
     owner = chunked.job_owner(job_id)
+    render: Render | RenderSnapshot | None
     if resumed:
         with services.db.read_one() as connection:
             render = store.find(connection, render_id)

@@ -32,7 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 
 from renderlab import store
@@ -49,7 +49,7 @@ STOP_JOIN_GRACE_S = 5.0
 """Beyond ``stop``'s timeout, how long to wait for supervisors to release killed renders."""
 
 
-def process_context() -> BaseContext:
+def process_context() -> ForkServerContext | SpawnContext:
     """forkserver where available (Linux, macOS), else spawn; never fork a threaded server."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         forkserver = multiprocessing.get_context("forkserver")
@@ -93,7 +93,7 @@ class EmbeddedWorkers:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
-        self._processes: BaseContext | None = None
+        self._processes: ForkServerContext | SpawnContext | None = None
 
     # -- the Dispatcher protocol and its lifecycle ------------------------------------------
 

@@ -29,6 +29,7 @@ from renderlab.models import Render
 from renderlab.pipeline import lifecycle
 from renderlab.pipeline.failures import LostClaim, RenderTimedOut
 from renderlab.services import Services
+from renderlab.store import RenderSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class LeaseReporter(ABC):
 class ProgressReporter(LeaseReporter):
     """A whole render's percentage, written with the render's lease renewal."""
 
-    def __init__(self, services: Services, render: Render, owner: str) -> None:
+    def __init__(self, services: Services, render: Render | RenderSnapshot, owner: str) -> None:
         super().__init__(
             services,
             render.id,

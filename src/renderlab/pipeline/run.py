@@ -24,6 +24,7 @@ from renderlab.pipeline.failures import LostClaim, RenderTimedOut, classify
 from renderlab.pipeline.progress import ProgressReporter
 from renderlab.render import ProgressCallback, render_chunk
 from renderlab.services import Services
+from renderlab.store import RenderSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +32,12 @@ VIDEO_CONTENT_TYPE = "video/mp4"
 T = TypeVar("T")
 
 
-def output_key(render: Render) -> str:
+def output_key(render: Render | RenderSnapshot) -> str:
     """Where a render's video is stored: one object per render, under its owner's folder."""
     return f"renders/{render.user_id}/{render.id}.mp4"
 
 
-def load_props(services: Services, render: Render) -> TextAnimationProps:
+def load_props(services: Services, render: Render | RenderSnapshot) -> TextAnimationProps:
     """The generation's props, validated again: a bad row fails the render with its reason."""
     with services.db.session() as session:
         generation = session.get(Generation, render.generation_id)
@@ -47,7 +48,7 @@ def load_props(services: Services, render: Render) -> TextAnimationProps:
 
 def render_range(
     props: TextAnimationProps,
-    render: Render,
+    render: Render | RenderSnapshot,
     start: int,
     end: int,
     out_path: Path,
@@ -69,7 +70,9 @@ def render_range(
     )
 
 
-def store_output(services: Services, render: Render, path: Path) -> tuple[str, int]:
+def store_output(
+    services: Services, render: Render | RenderSnapshot, path: Path
+) -> tuple[str, int]:
     """Put the finished video in storage; returns ``(output_key, output_size)``.
 
     Raises :class:`~renderlab.storage.StorageError` when storage refuses it.

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import insert as insert_statement
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -117,7 +118,7 @@ _COLUMNS = {name: Render.__mapper__.columns[name] for name in _FIELDS}
 RENDER_COLUMNS = list(_COLUMNS.values())
 _ONE_RENDER = select(*RENDER_COLUMNS).where(Render.id == bindparam("render_id"))
 _OWNED_RENDER = _ONE_RENDER.where(Render.user_id == bindparam("user_id"))
-_INSERT_RENDER = insert(Render)
+_INSERT_RENDER = insert_statement(Render)
 
 
 def insert(
@@ -142,7 +143,7 @@ def insert(
     """
     if status not in (RenderStatus.PENDING, RenderStatus.RENDERING):
         raise InvalidUpdate(f"a render starts pending or rendering, not {status}")
-    row = {
+    row: dict[str, Any] = {
         "id": new_id(),
         "user_id": user_id,
         "generation_id": generation_id,
@@ -183,10 +184,10 @@ def find(reader: Reader, render_id: str, *, user_id: str | None = None) -> Rende
         return None
     connection = reader.connection() if isinstance(reader, Session) else reader
     if user_id is None:
-        row = connection.execute(_ONE_RENDER, {"render_id": render_id}).first()
+        result = connection.execute(_ONE_RENDER, {"render_id": render_id})
     else:
-        row = connection.execute(_OWNED_RENDER, {"render_id": render_id, "user_id": user_id})
-        row = row.first()
+        result = connection.execute(_OWNED_RENDER, {"render_id": render_id, "user_id": user_id})
+    row = result.first()
     return None if row is None else RenderSnapshot(*row)
 
 

@@ -60,7 +60,9 @@ def start_job_task(self: Task, render_id: str, job_id: str | None = None) -> Non
         sender = partial(_send_pieces, self.app, render_id)
         cluster.start_job(svc, render_id, sender, job_id=job_id, faults=faults(self, svc.limits))
     except cluster.Unplanned as unplanned:
-        exc, resume = unplanned.__cause__ or unplanned, unplanned.job_id
+        cause = unplanned.__cause__
+        exc = cause if isinstance(cause, Exception) else unplanned
+        resume = unplanned.job_id
         if resume is None:  # given back: the next claim plans it again
             _retry(self, svc, exc, what, job_id=None)
         else:
@@ -112,7 +114,7 @@ def join_job_task(self: Task, render_id: str, owner: str) -> None:
 
 
 def _retry(
-    task: Task, svc: Services, exc: BaseException, what: str, *, render_id: str | None = None,
+    task: Task, svc: Services, exc: Exception, what: str, *, render_id: str | None = None,
     owner: str | None = None, **kwargs: str | None,
 ) -> None:  # fmt: skip
     """Retry the task (with ``kwargs`` instead of its own, if given); once retries are spent,

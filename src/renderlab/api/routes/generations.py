@@ -42,7 +42,10 @@ def _add_crud(api: APIRouter, ctx: ApiContext) -> None:
         responses=errors(*AUTHED),
         summary="My generations, newest first",
     )
-    async def list_generations(me: Me, page: Paging) -> Response:
+    async def list_generations(
+        me: Me,
+        page: Paging,  # type: ignore[valid-type]
+    ) -> Response:
         return await ctx.call(_list, ctx, me, page)
 
     @api.get(

@@ -91,7 +91,7 @@ def _add_start_and_reads(api: APIRouter, ctx: ApiContext) -> None:
     )
     async def list_renders(
         me: Me,
-        page: Paging,
+        page: Paging,  # type: ignore[valid-type]
         generation_id: Annotated[
             str | None,
             Query(description="Only the newest render of this generation, as a one-item list."),
