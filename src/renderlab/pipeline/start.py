@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from renderlab import caps, store
 from renderlab.compositions import TextAnimationProps
+from renderlab.limits import Limits
 from renderlab.models import IdempotencyKey
 from renderlab.quota import RENDER_QUOTA
 from renderlab.services import Services
@@ -98,6 +99,13 @@ def start_render(
     raise RuntimeError("could not settle a concurrent Idempotency-Key")
 
 
+def requested_size(width: int | None, height: int | None, limits: Limits) -> tuple[int, int]:
+    """The size asked for, each side not given taken from ``caps.default_size``: the one place
+    renders and stills default their size."""
+    size = caps.default_size(limits)
+    return (size.width if width is None else width, size.height if height is None else height)
+
+
 def _start_in(
     connection: Connection,
     services: Services,
@@ -111,9 +119,7 @@ def _start_in(
         if earlier is not None:
             return earlier, False
     props = TextAnimationProps(**store.generation_props(connection, user_id, request.generation_id))
-    size = caps.default_size(limits)
-    width = request.width if request.width is not None else size.width
-    height = request.height if request.height is not None else size.height
+    width, height = requested_size(request.width, request.height, limits)
     caps.check_codec(request.codec)
     caps.check_duration(props.duration_in_frames, props.fps, limits)
     caps.check_size(width, height, limits)

@@ -3,13 +3,12 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from starlette.concurrency import run_in_threadpool
 
-from renderlab import caps, store
+from renderlab import store
 from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
-from renderlab.api.errors import ApiError, invalid
 from renderlab.api.routes import AUTHED, PageQuery, errors, json_response, paging
+from renderlab.api.routes.stills import still_png
 from renderlab.api.schemas import GenerationCreate, GenerationOut, GenerationPage, RenderOut
 from renderlab.compositions import TextAnimationProps
 
@@ -79,27 +78,7 @@ def _add_still(api: APIRouter, ctx: ApiContext) -> None:
         height: Annotated[int | None, Query(description="Even, within the size cap")] = None,
     ) -> Response:
         props = await ctx.call(_props, ctx, me.user_id, id)
-        size = caps.default_size(limits)
-        width = size.width if width is None else width
-        height = size.height if height is None else height
-        if frame >= props.duration_in_frames:
-            raise invalid(
-                "frame",
-                "query",
-                f"frame must be within 0..{props.duration_in_frames - 1} for this animation.",
-            )
-        try:
-            caps.check_size(width, height, limits)
-        except caps.CapError as exc:
-            raise ApiError(
-                422,
-                exc.code,
-                exc.message,
-                fields=[{"field": exc.field, "location": "query", "message": exc.message}],
-            ) from None
-        render_still = _renderer()
-        # Drawing a frame takes tens of milliseconds: Starlette's larger pool, not the DB's.
-        png = await run_in_threadpool(render_still, props, frame, width, height)
+        png = await still_png(props, frame, width, height, limits, "query")
         return Response(
             png,
             media_type="image/png",
@@ -148,10 +127,3 @@ def _props(ctx: ApiContext, user_id: str, generation_id: str) -> TextAnimationPr
     with ctx.services.db.session() as session:
         generation = store.get_generation(session, user_id, generation_id)
         return TextAnimationProps(**generation.animation_props)
-
-
-def _renderer():  # type: ignore[no-untyped-def]
-    """The renderer is imported on first use: the API process never pays for it otherwise."""
-    from renderlab.render import render_still
-
-    return render_still
