@@ -26,6 +26,7 @@ from renderlab.quota import quota_status
 from renderlab.services import STORAGE_SECRET_FILE, Services
 from renderlab.storage import open_storage
 from renderlab.store import RenderSnapshot
+from tests.factories import make_generation, make_user
 
 # Small, quick renders for most tests; a heavy one (a couple of seconds of encoding) where a
 # test must catch a render in the middle (cancel, kill, timeout).
@@ -87,6 +88,17 @@ def full_row(db: Database, render_id: str) -> dict[str, Any]:
     with db.read_one() as connection:
         row = connection.execute(select(table).where(table.c.id == render_id)).mappings().one()
     return dict(row)
+
+
+def started(svc: Services, name: str = "alice", **props: object) -> tuple[str, str]:
+    """A pending render of a new generation (``QUICK_PROPS`` with ``props`` over them) at
+    ``SMALL`` size, started as a user would: ``(user id, render id)``."""
+    from renderlab.pipeline.start import RenderRequest, start_render
+
+    user = make_user(svc.db, name)
+    generation = make_generation(svc.db, user, **{**QUICK_PROPS, **props})
+    render, _ = start_render(svc, user, RenderRequest(generation, **SMALL))
+    return user, render.id
 
 
 def remaining_quota(services: Services, user_id: str) -> int:

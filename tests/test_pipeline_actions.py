@@ -18,14 +18,14 @@ from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.services import Services
 from renderlab.storage import LocalStorage
 from tests.conftest import FakeClock
-from tests.factories import make_generation, make_user
+from tests.factories import make_user
 from tests.pipeline_helpers import (
     FAST_LIMITS,
-    QUICK_PROPS,
     SMALL,
     full_row,
     pipeline_services,
     remaining_quota,
+    started,
 )
 
 UNKNOWN = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
@@ -48,13 +48,6 @@ class CancelRecorder:
 @pytest.fixture
 def svc(services: Services, clock: FakeClock) -> Services:
     return pipeline_services(services.settings, services.db, Limits(**FAST_LIMITS), clock=clock)
-
-
-def started(svc: Services, name: str = "alice") -> tuple[str, str]:
-    user = make_user(svc.db, name)
-    generation = make_generation(svc.db, user, **QUICK_PROPS)
-    render, _ = start_render(svc, user, RenderRequest(generation, **SMALL))
-    return user, render.id
 
 
 def completed(svc: Services, tmp_path: Path, name: str = "alice") -> tuple[str, str]:

@@ -10,30 +10,20 @@ from renderlab.limits import Limits
 from renderlab.pipeline import lifecycle, recover
 from renderlab.pipeline.claim import HOST, lease_owner
 from renderlab.pipeline.failures import WORKER_LOST
-from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.services import Services
 from tests.conftest import FakeClock
-from tests.factories import make_generation, make_user
 from tests.pipeline_helpers import (
     FAST_LIMITS,
-    QUICK_PROPS,
-    SMALL,
     full_row,
     pipeline_services,
     remaining_quota,
+    started,
 )
 
 
 @pytest.fixture
 def svc(services: Services, clock: FakeClock) -> Services:
     return pipeline_services(services.settings, services.db, Limits(**FAST_LIMITS), clock=clock)
-
-
-def started(svc: Services) -> tuple[str, str]:
-    user = make_user(svc.db)
-    generation = make_generation(svc.db, user, **QUICK_PROPS)
-    render, _ = start_render(svc, user, RenderRequest(generation, **SMALL))
-    return user, render.id
 
 
 def test_an_expired_lease_is_run_again_then_failed_with_a_refund(

@@ -19,14 +19,11 @@ from renderlab.pipeline.claim import lease_owner, parse_owner
 from renderlab.pipeline.failures import STORAGE_FAILED, LostClaim
 from renderlab.pipeline.progress import ProgressReporter
 from renderlab.pipeline.run import output_key, run_render
-from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.services import Services
 from tests.conftest import FakeClock
-from tests.factories import make_generation, make_user
 from tests.pipeline_helpers import (
     FAST_LIMITS,
     QUICK_PROPS,
-    SMALL,
     ProgressWatcher,
     fetch_video,
     ffprobe,
@@ -35,6 +32,7 @@ from tests.pipeline_helpers import (
     pipeline_services,
     read,
     remaining_quota,
+    started,
     unwritable_storage_url,
 )
 
@@ -43,14 +41,6 @@ from tests.pipeline_helpers import (
 def svc(services: Services, clock: FakeClock) -> Services:
     """The conftest services (fake clock) with short timings and real local storage."""
     return pipeline_services(services.settings, services.db, Limits(**FAST_LIMITS), clock=clock)
-
-
-def started(svc: Services, **props: object) -> tuple[str, str]:
-    """A pending render of a new generation: (user id, render id)."""
-    user = make_user(svc.db)
-    generation = make_generation(svc.db, user, **{**QUICK_PROPS, **props})
-    render, _ = start_render(svc, user, RenderRequest(generation, **SMALL))
-    return user, render.id
 
 
 def run(svc: Services, render_id: str, tmp_path: Path, **kwargs: object) -> object:
