@@ -37,7 +37,7 @@ from renderlab.db import upgrade
 from renderlab.limits import Limits
 from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.services import Services, build_services
-from renderlab.store import create_generation, get_or_create_user, get_render_internal
+from renderlab.store import create_generation, get, get_or_create_user
 from renderlab.workers.celery_app import make_celery
 from renderlab.workers.dispatch import CeleryDispatcher
 
@@ -176,7 +176,7 @@ def _wait(ids: list[str], services: Services, timeout: float) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         with services.db.session() as session:
-            rows = [get_render_internal(session, i) for i in ids]
+            rows = [get(session, i) for i in ids]
             states = [(r.status, r.error) for r in rows]
         if all(status in ("complete", "failed") for status, _ in states):
             failed = [error for status, error in states if status == "failed"]

@@ -43,6 +43,7 @@ def rss_mb(pid: int) -> float:
 def seed(url: str, count: int) -> list[str]:
     """``count`` pending renders of user bench-0 (the token the clients use)."""
     from renderlab import store
+    from renderlab.clock import now_ms
     from renderlab.db import Database
 
     db = Database(url)
@@ -52,8 +53,9 @@ def seed(url: str, count: int) -> list[str]:
             session, user, {"text": "x", "style": "scale", "color": "#FFFFFF"}
         ).id
         ids = [
-            store.create_render(
-                session,
+            store.insert(
+                session.connection(),
+                now=now_ms(),
                 user_id=user,
                 generation_id=generation,
                 width=1920,
@@ -159,8 +161,10 @@ async def measure(url: str, port: int, pid: int, ids: list[str], seconds: float)
 
 
 def _update(db: object, store: object, render_id: str, changes: dict[str, object]) -> None:
+    from renderlab.clock import now_ms
+
     with db.transaction() as session:  # type: ignore[attr-defined]
-        store.update_render(session, render_id, **changes)  # type: ignore[attr-defined]
+        store.update(session, render_id, now=now_ms(), **changes)  # type: ignore[attr-defined]
 
 
 def main() -> None:

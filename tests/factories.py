@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from renderlab import store
+from renderlab.clock import now_ms
 from renderlab.db import Database
 
 PROPS: dict[str, Any] = {
@@ -27,9 +28,10 @@ def make_generation(db: Database, user_id: str, **overrides: Any) -> str:
 
 
 def make_render(db: Database, user_id: str, generation_id: str) -> str:
-    with db.transaction() as session:
-        render = store.create_render(
-            session,
+    with db.write() as connection:
+        render = store.insert(
+            connection,
+            now=now_ms(),
             user_id=user_id,
             generation_id=generation_id,
             width=1920,

@@ -13,16 +13,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from renderlab import store
 from renderlab.clock import Clock, now_ms
 from renderlab.config import Settings, read_or_create_secret
 from renderlab.db import Database
 from renderlab.limits import Limits
+from renderlab.models import Render
 from renderlab.pipeline.embedded import EmbeddedWorkers
 from renderlab.quota import quota_status
 from renderlab.services import STORAGE_SECRET_FILE, Services
 from renderlab.storage import open_storage
 from renderlab.store import RenderSnapshot
+from tests.factories import make_generation, make_user
 
 # Small, quick renders for most tests; a heavy one (a couple of seconds of encoding) where a
 # test must catch a render in the middle (cancel, kill, timeout).
@@ -74,15 +78,27 @@ def unwritable_storage_url(tmp_path: Path) -> str:
 
 def read(db: Database, render_id: str) -> RenderSnapshot:
     """The render as stored now, detached from any session."""
-    with db.session() as session:
-        return RenderSnapshot.of(store.get_render_internal(session, render_id))
+    with db.read_one() as connection:
+        return store.get(connection, render_id)
 
 
 def full_row(db: Database, render_id: str) -> dict[str, Any]:
     """Every column of the render, pipeline bookkeeping included."""
-    with db.session() as session:
-        render = store.get_render_internal(session, render_id)
-        return {c.name: getattr(render, c.name) for c in render.__table__.columns}
+    table = Render.__table__
+    with db.read_one() as connection:
+        row = connection.execute(select(table).where(table.c.id == render_id)).mappings().one()
+    return dict(row)
+
+
+def started(svc: Services, name: str = "alice", **props: object) -> tuple[str, str]:
+    """A pending render of a new generation (``QUICK_PROPS`` with ``props`` over them) at
+    ``SMALL`` size, started as a user would: ``(user id, render id)``."""
+    from renderlab.pipeline.start import RenderRequest, start_render
+
+    user = make_user(svc.db, name)
+    generation = make_generation(svc.db, user, **{**QUICK_PROPS, **props})
+    render, _ = start_render(svc, user, RenderRequest(generation, **SMALL))
+    return user, render.id
 
 
 def remaining_quota(services: Services, user_id: str) -> int:

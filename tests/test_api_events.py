@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from renderlab import store
+from renderlab.clock import now_ms
 from renderlab.config import Settings
 from renderlab.db import Database
 from renderlab.limits import Limits
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def update(db: Database, render_id: str, **changes: object) -> None:
     with db.transaction() as session:
-        store.update_render(session, render_id, **changes)
+        store.update(session, render_id, now=now_ms(), **changes)
 
 
 @pytest.fixture
@@ -142,6 +143,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from renderlab import store
+    from renderlab.clock import now_ms
     from renderlab.db import Database
 
     url, render_id, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -156,7 +158,7 @@ WRITER = textwrap.dedent(
                 changes["status"] = "rendering"
             if step == steps:
                 changes = {"status": "complete"}  # progress becomes 100
-            store.update_render(session, render_id, **changes)
+            store.update(session, render_id, now=now_ms(), **changes)
         print(step * 4 if step < steps else 100, time.time(), flush=True)
     """
 )

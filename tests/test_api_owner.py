@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from renderlab import store
+from renderlab.clock import now_ms
 from renderlab.ids import new_id
 from renderlab.services import Services
 from tests.api_helpers import Api, make_api, user_id_of
@@ -33,8 +34,8 @@ def world(services: Services) -> dict[str, Any]:
     pending = make_render(services.db, bob, generation)
     complete = make_render(services.db, bob, generation)
     with services.db.transaction() as session:
-        store.update_render(session, complete, status="rendering", progress=50)
-        store.update_render(session, complete, status="complete", output_key="renders/x.mp4")
+        store.update(session, complete, now=now_ms(), status="rendering", progress=50)
+        store.update(session, complete, now=now_ms(), status="complete", output_key="renders/x.mp4")
     return {
         "alice": Api(app, "alice"),
         "bob": Api(app, "bob"),

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from renderlab import store
+from renderlab.clock import now_ms
 from renderlab.limits import Limits
 from renderlab.services import Services
 from tests.api_helpers import Api, attach_local_storage, make_api
@@ -36,6 +37,14 @@ RENDER_FIELDS = {
     "fps",
     "codec",
     "duration_in_frames",
+    "poster_frame",
+    "poster_url",
+    "metadata",
+    "webhook_url",
+    "warnings",
+    "error_code",
+    "expires_at",
+    "output_expired",
 }
 
 
@@ -270,10 +279,11 @@ def test_render_object_reflects_pipeline_updates(alice: Api, services: Services)
     generation = new_generation(alice)["id"]
     render_id = start(alice, generation).json()["id"]
     with services.db.transaction() as session:
-        store.update_render(session, render_id, status="rendering", progress=40)
-        store.update_render(
+        store.update(session, render_id, now=now_ms(), status="rendering", progress=40)
+        store.update(
             session,
             render_id,
+            now=now_ms(),
             status="complete",
             output_url="https://example.test/v.mp4",
             output_size=1234,
@@ -356,9 +366,13 @@ def test_download_url_for_a_complete_render_only(services: Services) -> None:
     assert pending.status_code == 409
     assert pending.json()["error"]["code"] == "render_not_complete"
     with services.db.transaction() as session:
-        store.update_render(session, render_id, status="rendering", progress=50)
-        store.update_render(
-            session, render_id, status="complete", output_key=f"renders/{render_id}.mp4"
+        store.update(session, render_id, now=now_ms(), status="rendering", progress=50)
+        store.update(
+            session,
+            render_id,
+            now=now_ms(),
+            status="complete",
+            output_key=f"renders/{render_id}.mp4",
         )
     response = api.post(f"/v1/renders/{render_id}/download-url")
     assert response.status_code == 200, response.text

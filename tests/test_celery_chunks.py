@@ -12,11 +12,10 @@ from sqlalchemy import select
 
 from renderlab import store
 from renderlab.limits import Limits
-from renderlab.models import Render, RenderChunk
-from renderlab.pipeline import chunked
-from renderlab.pipeline.failures import WORKER_LOST, LostClaim, RenderTimedOut
-from renderlab.pipeline.finish import fail_render
-from renderlab.pipeline.recover import reconcile, release_lost
+from renderlab.models import RenderChunk
+from renderlab.pipeline import chunked, lifecycle
+from renderlab.pipeline.failures import WORKER_LOST, Failure, LostClaim, RenderTimedOut
+from renderlab.pipeline.recover import reconcile
 from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.services import Services
 from tests.conftest import FakeClock
@@ -46,9 +45,9 @@ def planned(svc: Services, frames: int = 600) -> tuple[str, str, str, list[int]]
     return user, render_id, owner, chunked.plan(svc, render, owner)
 
 
-def _render(svc: Services, render_id: str) -> Render:
-    with svc.db.transaction() as session:
-        return store.get_render_internal(session, render_id)
+def _render(svc: Services, render_id: str) -> store.RenderSnapshot:
+    with svc.db.read_one() as connection:
+        return store.get(connection, render_id)
 
 
 def take(
@@ -195,7 +194,7 @@ def test_chunk_messages_a_broker_forgot_are_sent_again_once_per_interval(svc: Se
     _, render_id, owner, todo = planned(svc)
     assert chunked.resend_lost_messages(svc).chunks == [], "just sent: not lost yet"
     take(svc, render_id, owner, 0)  # one chunk under way: the others wait in the queue
-    time.sleep(QUIET_S + 0.1)
+    svc.clock.advance(int((QUIET_S + 0.1) * 1000))  # type: ignore[attr-defined]
     lost = chunked.resend_lost_messages(svc)
     assert lost.chunks == [(render_id, owner, index) for index in todo[1:]]
     assert lost.joins == []
@@ -208,12 +207,12 @@ def test_a_join_message_a_broker_forgot_is_sent_again(svc: Services) -> None:
     for claim in [take(svc, render_id, owner, index) for index in todo]:
         chunked.finish_chunk(svc, claim, chunked.segment_key(render_id, claim.index))
     assert chunked.resend_lost_messages(svc).joins == [], "the join was just sent"
-    time.sleep(QUIET_S + 0.1)
+    svc.clock.advance(int((QUIET_S + 0.1) * 1000))  # type: ignore[attr-defined]
     lost = chunked.resend_lost_messages(svc)
     assert (lost.joins, lost.chunks) == ([(render_id, owner)], [])
     assert chunked.resend_lost_messages(svc).joins == [], "once per interval"
-    fail_render(svc, render_id, "stop", refund=False)
-    time.sleep(QUIET_S + 0.1)
+    lifecycle.fail(svc, render_id, Failure("stop", refund=False))
+    svc.clock.advance(int((QUIET_S + 0.1) * 1000))  # type: ignore[attr-defined]
     assert chunked.resend_lost_messages(svc).joins == [], "a finished render sends nothing"
 
 
@@ -247,7 +246,7 @@ def test_a_new_job_keeps_finished_segments_and_replans_the_rest(
 
     # The job's lease lapses (its worker vanished): the render goes back to pending.
     clock.advance(svc.limits.render_timeout_ms + 1)
-    assert release_lost(svc, render_id, owner=owner) is not None
+    assert lifecycle.release(svc, render_id, owner=owner) is not None
     new = chunked.claim_job(svc, render_id, "job2")
     assert new is not None
     new_owner = chunked.job_owner("job2")
@@ -283,7 +282,7 @@ def test_a_chunk_lost_too_often_fails_the_render_with_a_refund(
 def test_chunks_of_a_finished_render_are_left_alone(svc: Services, clock: FakeClock) -> None:
     _, render_id, owner, _ = planned(svc)
     claim = take(svc, render_id, owner, 0)
-    fail_render(svc, render_id, "Render cancelled.", refund=True)
+    lifecycle.fail(svc, render_id, Failure("Render cancelled.", refund=True))
     clock.advance(svc.limits.lease_ms + 1)
 
     assert chunked.release_lost_chunks(svc) == []
@@ -324,7 +323,7 @@ class TestChunkReporter:
             reporter.frames(75, 150)
             reporter.flush()
             assert chunk_rows(svc, render_id)[0]["frames_done"] == 75
-            fail_render(svc, render_id, "Render cancelled.", refund=True)
+            lifecycle.fail(svc, render_id, Failure("Render cancelled.", refund=True))
             with pytest.raises(LostClaim):
                 reporter.flush()
             with pytest.raises(LostClaim):

@@ -17,8 +17,7 @@ from celery._state import _set_current_app, get_current_app
 from sqlalchemy.exc import OperationalError
 
 from renderlab.limits import Limits
-from renderlab.pipeline import chunked
-from renderlab.pipeline.claim import renew_lease
+from renderlab.pipeline import chunked, lifecycle
 from renderlab.pipeline.failures import STORAGE_FAILED
 from renderlab.pipeline.recover import reconcile
 from renderlab.pipeline.start import RenderRequest, start_render
@@ -175,7 +174,7 @@ def test_a_start_that_cannot_give_its_claim_back_plans_it_on_the_retry(
     back either: it stayed claimed by a job nobody ran, until its timeout failed it (seen with
     ``bench/faults.py --fault pg-restart``). The retry plans it for the same job instead."""
     _, render_id = local.start()
-    real_plan, real_release = chunked.plan, tasks.release_lost
+    real_plan, real_release = chunked.plan, lifecycle.release
     away = {"plan": 1, "release": 1}
 
     def database_away(what: str, real: Callable[..., object]) -> Callable[..., object]:
@@ -188,7 +187,7 @@ def test_a_start_that_cannot_give_its_claim_back_plans_it_on_the_retry(
         return call
 
     monkeypatch.setattr(chunked, "plan", database_away("plan", real_plan))
-    monkeypatch.setattr(tasks, "release_lost", database_away("release", real_release))
+    monkeypatch.setattr(lifecycle, "release", database_away("release", real_release))
     names = local.run_queue()
 
     assert away == {"plan": 0, "release": 0}
@@ -227,7 +226,7 @@ def test_a_join_whose_worker_died_is_joined_again(local: Local) -> None:
     render_id_, owner = run_all_but_the_join(local)
     # A worker took the join, shortened the job's lease (as the join does first) and was
     # killed: the message is gone and the lease runs out.
-    renew_lease(local.svc, render_id_, owner)
+    lifecycle.progress(local.svc, render_id_, owner)
     recovered_by_the_reconciler(local, render_id)
 
 
@@ -237,6 +236,6 @@ def test_a_join_the_broker_would_not_take_is_left_to_the_reconciler(local: Local
     settings = local.svc.settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
     unreachable = make_celery(settings, LIMITS, queue=local.queue)
 
-    tasks._send_join(unreachable, local.svc, render_id, owner)
+    tasks.send_join(unreachable, local.svc, render_id, owner)
 
     recovered_by_the_reconciler(local, render_id)

@@ -15,7 +15,7 @@ import pytest
 from renderlab import caps
 from renderlab.limits import Limits
 from renderlab.render.chunks import picture_runs
-from renderlab.render.cost import budget_seconds, estimate
+from renderlab.render.cost import estimate
 from renderlab.render.frames import FramePainter
 from tests.render_helpers import props
 
@@ -56,7 +56,8 @@ def test_the_budget_follows_the_configured_timeout() -> None:
     caps.check_render(p, 1920, 1080, LIMITS)
     with pytest.raises(caps.CapError):
         caps.check_render(p, 1920, 1080, Limits(render_timeout_ms=10_000))
-    assert budget_seconds(60.0) == pytest.approx(20.0)
+    assert Limits().render_cost_budget_s == pytest.approx(20.0)
+    assert Limits(render_cost_budget_ms=5000).render_cost_budget_s == pytest.approx(5.0)
 
 
 def test_the_other_caps_still_come_first() -> None:

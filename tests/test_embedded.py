@@ -14,8 +14,8 @@ from renderlab.clock import now_ms
 from renderlab.config import Settings
 from renderlab.db import Database
 from renderlab.limits import Limits
-from renderlab.pipeline import actions
-from renderlab.pipeline.claim import claim_render, lease_owner, parse_owner
+from renderlab.pipeline import lifecycle
+from renderlab.pipeline.claim import lease_owner, parse_owner
 from renderlab.pipeline.failures import STORAGE_FAILED, WORKER_LOST
 from renderlab.pipeline.recover import pid_alive
 from renderlab.pipeline.start import QuotaExceeded, RenderRequest, start_render
@@ -77,8 +77,8 @@ def test_five_renders_complete_with_valid_videos_and_the_sixth_is_refused(
         finished = watcher.until_finished()
     for render_id, snapshot in finished.items():
         assert (snapshot.status, snapshot.progress, snapshot.error) == ("complete", 100, None)
-        assert snapshot.render_id and snapshot.render_id.startswith("embedded-")
-        assert snapshot.bucket_name == "local" and snapshot.output_url
+        assert snapshot.job_id and snapshot.job_id.startswith("embedded-")
+        assert snapshot.bucket_name == "local" and snapshot.output_key
         assert non_decreasing(watcher.seen[render_id]), watcher.seen[render_id]
         video = fetch_video(services, snapshot, tmp_path / f"{render_id}.mp4")
         assert snapshot.output_size == video.stat().st_size
@@ -89,7 +89,7 @@ def test_five_renders_complete_with_valid_videos_and_the_sixth_is_refused(
 
 
 def test_a_render_over_the_timeout_is_stopped_and_fails(settings: Settings, db: Database) -> None:
-    services = make_services(settings, db, render_timeout_ms=1000)
+    services = make_services(settings, db, render_timeout_ms=1000, render_cost_budget_ms=60_000)
     user = make_user(db)
     with embedded(services, workers=1) as pool:
         render_id = start(services, user, HEAVY_PROPS, HEAVY_SIZE)
@@ -112,7 +112,7 @@ def test_cancel_stops_a_rendering_render_and_gives_the_slot_back(
         render_id = start(services, user, HEAVY_PROPS, HEAVY_SIZE)
         wait_for(lambda: rendering_with_progress(db, render_id))
         pid = holder_pid(db, render_id)
-        cancelled = actions.cancel_render(services, user, render_id)
+        cancelled = lifecycle.cancel(services, user, render_id)
         wait_for(lambda: render_id not in pool.running(), timeout=2)
         assert not pid_alive(pid) or _is_zombie(pid)
     assert (cancelled.status, cancelled.error) == ("failed", "Render cancelled.")
@@ -177,9 +177,9 @@ def test_renders_left_rendering_by_a_previous_serve_are_recovered_at_start(
     left_rendering = start(services, user, QUICK_PROPS, SMALL)
     left_pending = start(services, user, QUICK_PROPS, SMALL)
     dead_pid = _dead_pid()
-    claim_render(services, left_rendering, owner=lease_owner("old", dead_pid), job_id="old")
+    lifecycle.claim(services, left_rendering, owner=lease_owner("old", dead_pid), job_id="old")
     with services.db.transaction() as session:  # a lease that would not expire for an hour
-        store.update_render(session, left_rendering, lease_expires_at=now_ms() + 3_600_000)
+        store.update(session, left_rendering, now=now_ms(), lease_expires_at=now_ms() + 3_600_000)
     with embedded(services, workers=1):
         wait_for(lambda: all(read(db, r).is_terminal for r in (left_rendering, left_pending)))
     assert read(db, left_rendering).status == read(db, left_pending).status == "complete"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from renderlab.db import Database, upgrade
 
@@ -50,9 +50,23 @@ def test_schema_at_head_has_the_seeds_fields_and_indexes(database_url: str) -> N
 
 
 def test_upgrade_twice_is_harmless(tmp_path: Path) -> None:
+    """A second upgrade changes nothing: same head revision, same tables, rows kept."""
     url = f"sqlite:///{tmp_path / 'x.db'}"
     upgrade(url)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        tables = set(inspect(connection).get_table_names())
+        connection.execute(
+            text("INSERT INTO users (id, token_identifier, created_at) VALUES ('u', 't', 1)")
+        )
     upgrade(url)
+    with engine.connect() as connection:
+        again = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert again == [(head,)]
+        assert set(inspect(connection).get_table_names()) == tables
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
+    engine.dispose()
     Database(url).dispose()
 
 

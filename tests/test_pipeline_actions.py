@@ -10,23 +10,23 @@ import pytest
 
 from renderlab import store
 from renderlab.limits import Limits
-from renderlab.pipeline import actions
-from renderlab.pipeline.claim import claim_render, lease_owner
-from renderlab.pipeline.finish import fail_render
+from renderlab.pipeline import actions, lifecycle
+from renderlab.pipeline.claim import lease_owner
+from renderlab.pipeline.failures import Failure
 from renderlab.pipeline.refund import refund_quota
 from renderlab.pipeline.run import run_render
 from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.services import Services
 from renderlab.storage import LocalStorage
 from tests.conftest import FakeClock
-from tests.factories import make_generation, make_user
+from tests.factories import make_user
 from tests.pipeline_helpers import (
     FAST_LIMITS,
-    QUICK_PROPS,
     SMALL,
     full_row,
     pipeline_services,
     remaining_quota,
+    started,
 )
 
 UNKNOWN = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
@@ -51,13 +51,6 @@ def svc(services: Services, clock: FakeClock) -> Services:
     return pipeline_services(services.settings, services.db, Limits(**FAST_LIMITS), clock=clock)
 
 
-def started(svc: Services, name: str = "alice") -> tuple[str, str]:
-    user = make_user(svc.db, name)
-    generation = make_generation(svc.db, user, **QUICK_PROPS)
-    render, _ = start_render(svc, user, RenderRequest(generation, **SMALL))
-    return user, render.id
-
-
 def completed(svc: Services, tmp_path: Path, name: str = "alice") -> tuple[str, str]:
     user, render_id = started(svc, name)
     token = uuid.uuid4().hex[:8]
@@ -72,7 +65,7 @@ def test_cancelling_a_pending_render_fails_it_and_gives_the_slot_back(
     svc.dispatcher = recorder
     user, render_id = started(svc)
     assert remaining_quota(svc, user) == 4
-    cancelled = actions.cancel_render(svc, user, render_id)
+    cancelled = lifecycle.cancel(svc, user, render_id)
     assert (cancelled.status, cancelled.error) == ("failed", "Render cancelled.")
     assert cancelled.completed_at == clock.now
     assert remaining_quota(svc, user) == 5
@@ -81,8 +74,8 @@ def test_cancelling_a_pending_render_fails_it_and_gives_the_slot_back(
 
 def test_cancelling_a_rendering_render_ends_its_claim(svc: Services) -> None:
     user, render_id = started(svc)
-    claim_render(svc, render_id, owner=lease_owner("w"), job_id="w")
-    actions.cancel_render(svc, user, render_id)
+    lifecycle.claim(svc, render_id, owner=lease_owner("w"), job_id="w")
+    lifecycle.cancel(svc, user, render_id)
     row = full_row(svc.db, render_id)
     assert (row["status"], row["error"], row["lease_expires_at"]) == (
         "failed",
@@ -94,13 +87,13 @@ def test_cancelling_a_rendering_render_ends_its_claim(svc: Services) -> None:
 
 def test_a_finished_render_cannot_be_cancelled(svc: Services, tmp_path: Path) -> None:
     user, render_id = completed(svc, tmp_path)
-    with pytest.raises(actions.RenderFinished, match="already completed"):
-        actions.cancel_render(svc, user, render_id)
+    with pytest.raises(lifecycle.RenderFinished, match="already completed"):
+        lifecycle.cancel(svc, user, render_id)
     _, other = started(svc, "bob")
     bob = make_user(svc.db, "bob")
-    actions.cancel_render(svc, bob, other)
-    with pytest.raises(actions.RenderFinished, match="already failed"):
-        actions.cancel_render(svc, bob, other)
+    lifecycle.cancel(svc, bob, other)
+    with pytest.raises(lifecycle.RenderFinished, match="already failed"):
+        lifecycle.cancel(svc, bob, other)
 
 
 def test_the_slot_is_given_back_only_once(svc: Services) -> None:
@@ -108,11 +101,11 @@ def test_the_slot_is_given_back_only_once(svc: Services) -> None:
     generation = full_row(svc.db, first)["generation_id"]
     start_render(svc, user, RenderRequest(generation, **SMALL))
     assert remaining_quota(svc, user) == 3
-    actions.cancel_render(svc, user, first)
+    lifecycle.cancel(svc, user, first)
     assert remaining_quota(svc, user) == 4
-    assert fail_render(svc, first, "again", refund=True) is None
+    assert lifecycle.fail(svc, first, Failure("again", refund=True)) is None
     with svc.db.transaction() as session:
-        render = store.get_render_internal(session, first, lock=True)
+        render = store.lock(session, first)
         assert refund_quota(session, svc, render) is False
     assert remaining_quota(svc, user) == 4
 
@@ -121,11 +114,11 @@ def test_only_the_owner_can_cancel(svc: Services) -> None:
     _, render_id = started(svc, "alice")
     bob = make_user(svc.db, "bob")
     with pytest.raises(store.NotFound):
-        actions.cancel_render(svc, bob, render_id)
+        lifecycle.cancel(svc, bob, render_id)
     with pytest.raises(store.NotFound):
-        actions.cancel_render(svc, bob, UNKNOWN)
+        lifecycle.cancel(svc, bob, UNKNOWN)
     with pytest.raises(store.NotFound):
-        actions.cancel_render(svc, bob, "not-an-id")
+        lifecycle.cancel(svc, bob, "not-an-id")
     assert full_row(svc.db, render_id)["status"] == "pending"
 
 

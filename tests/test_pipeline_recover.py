@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 
 from renderlab.limits import Limits
-from renderlab.pipeline import recover
-from renderlab.pipeline.claim import HOST, claim_render, lease_owner, renew_lease
-from renderlab.pipeline.failures import WORKER_LOST
-from renderlab.pipeline.start import RenderRequest, start_render
+from renderlab.pipeline import lifecycle, recover
+from renderlab.pipeline.claim import HOST, lease_owner
+from renderlab.pipeline.failures import WORKER_LOST, Failure
 from renderlab.services import Services
 from tests.conftest import FakeClock
-from tests.factories import make_generation, make_user
 from tests.pipeline_helpers import (
     FAST_LIMITS,
-    QUICK_PROPS,
-    SMALL,
     full_row,
     pipeline_services,
     remaining_quota,
+    started,
 )
 
 
@@ -30,21 +26,14 @@ def svc(services: Services, clock: FakeClock) -> Services:
     return pipeline_services(services.settings, services.db, Limits(**FAST_LIMITS), clock=clock)
 
 
-def started(svc: Services) -> tuple[str, str]:
-    user = make_user(svc.db)
-    generation = make_generation(svc.db, user, **QUICK_PROPS)
-    render, _ = start_render(svc, user, RenderRequest(generation, **SMALL))
-    return user, render.id
-
-
 def test_an_expired_lease_is_run_again_then_failed_with_a_refund(
     svc: Services, clock: FakeClock
 ) -> None:
     user, render_id = started(svc)
     dispatched: list[str] = []
     owner = lease_owner("first")
-    claim_render(svc, render_id, owner=owner, job_id="first")
-    renew_lease(svc, render_id, owner, progress=30)
+    lifecycle.claim(svc, render_id, owner=owner, job_id="first")
+    lifecycle.progress(svc, render_id, owner, percent=30)
 
     clock.advance(svc.limits.lease_ms - 1)
     assert recover.reconcile(svc, dispatched.append).retried == []  # the lease is still live
@@ -56,7 +45,7 @@ def test_an_expired_lease_is_run_again_then_failed_with_a_refund(
     assert (row["status"], row["attempts"], row["lease_owner"]) == ("pending", 1, None)
     assert row["progress"] == 30, "progress is kept across a retry: it never goes down"
 
-    claim_render(svc, render_id, owner=lease_owner("second"), job_id="second")
+    lifecycle.claim(svc, render_id, owner=lease_owner("second"), job_id="second")
     clock.advance(svc.limits.lease_ms + 1)
     done = recover.reconcile(svc, dispatched.append)
     assert done.failed == [render_id] and dispatched == [render_id]
@@ -71,7 +60,7 @@ def test_one_attempt_configured_means_a_lost_worker_fails_the_render(
 ) -> None:
     svc.limits = Limits(**{**FAST_LIMITS, "max_render_attempts": 1})
     _, render_id = started(svc)
-    claim_render(svc, render_id, owner=lease_owner("only"), job_id="only")
+    lifecycle.claim(svc, render_id, owner=lease_owner("only"), job_id="only")
     clock.advance(svc.limits.lease_ms + 1)
     assert recover.reconcile(svc, lambda _id: None).failed == [render_id]
     assert full_row(svc.db, render_id)["error"] == WORKER_LOST
@@ -82,9 +71,9 @@ def test_a_render_past_its_timeout_fails_even_with_a_live_lease(
 ) -> None:
     user, render_id = started(svc)
     owner = lease_owner("slow")
-    claim_render(svc, render_id, owner=owner, job_id="slow")
+    lifecycle.claim(svc, render_id, owner=owner, job_id="slow")
     clock.advance(svc.limits.render_timeout_ms)
-    renew_lease(svc, render_id, owner)  # the worker is alive, just too slow
+    lifecycle.progress(svc, render_id, owner)  # the worker is alive, just too slow
     assert recover.reconcile(svc, lambda _id: None).timed_out == []
     clock.advance(1)
     assert recover.reconcile(svc, lambda _id: None).timed_out == [render_id]
@@ -94,13 +83,13 @@ def test_a_render_past_its_timeout_fails_even_with_a_live_lease(
 
 
 def test_a_pending_render_nobody_picked_up_is_dispatched_again(svc: Services) -> None:
-    # ``updated_at`` is wall-clock time; the interval is wide enough that a loaded machine
-    # cannot let it pass between the two calls that must see the render once.
+    # ``updated_at`` is stamped with the services' clock, so the test moves that clock: no
+    # sleep, and a loaded machine cannot let the interval pass between two calls.
     svc.limits = Limits(**{**FAST_LIMITS, "pending_redispatch_ms": 600})
     _, render_id = started(svc)
     dispatched: list[str] = []
     assert recover.reconcile(svc, dispatched.append).redispatched == []
-    time.sleep(0.65)
+    svc.clock.advance(650)  # type: ignore[attr-defined]
     assert recover.reconcile(svc, dispatched.append).redispatched == [render_id]
     assert recover.reconcile(svc, dispatched.append).redispatched == [], "once per interval"
     assert dispatched == [render_id]
@@ -119,7 +108,7 @@ def test_at_start_renders_of_dead_local_processes_are_taken_back_at_once(
         f"another-{HOST}:{dead.pid}:x",  # another machine: only its lease can tell
     ]
     for render_id, owner in zip(renders, owners, strict=True):
-        claim_render(svc, render_id, owner=owner, job_id="j")
+        lifecycle.claim(svc, render_id, owner=owner, job_id="j")
     dispatched: list[str] = []
     done = recover.recover_orphans(svc, dispatched.append)
     assert done.retried == [renders[0]] and dispatched == [renders[0]]
@@ -129,20 +118,19 @@ def test_at_start_renders_of_dead_local_processes_are_taken_back_at_once(
 def test_a_clean_shutdown_does_not_use_up_an_attempt(svc: Services) -> None:
     _, render_id = started(svc)
     owner = lease_owner("stopping")
-    claim_render(svc, render_id, owner=owner, job_id="j")
-    released = recover.release_lost(svc, render_id, owner=owner, count_attempt=False)
+    lifecycle.claim(svc, render_id, owner=owner, job_id="j")
+    released = lifecycle.release(svc, render_id, owner=owner, count_attempt=False)
     assert released is not None
     assert (released.status, released.attempts) == ("pending", 0)
-    assert recover.release_lost(svc, render_id, owner=owner) is None, "only while held"
+    assert lifecycle.release(svc, render_id, owner=owner) is None, "only while held"
 
 
 def test_finished_renders_are_left_alone(svc: Services, clock: FakeClock) -> None:
-    from renderlab.pipeline.finish import fail_render
 
     _, render_id = started(svc)
-    claim_render(svc, render_id, owner=lease_owner("x"), job_id="x")
-    assert fail_render(svc, render_id, "Render cancelled.", refund=True) is not None
-    assert fail_render(svc, render_id, WORKER_LOST, refund=True) is None, "decided once"
+    lifecycle.claim(svc, render_id, owner=lease_owner("x"), job_id="x")
+    assert lifecycle.fail(svc, render_id, Failure("Render cancelled.", refund=True)) is not None
+    assert lifecycle.fail(svc, render_id, Failure(WORKER_LOST, refund=True)) is None, "decided once"
     clock.advance(svc.limits.render_timeout_ms + svc.limits.lease_ms)
     done = recover.reconcile(svc, lambda _id: None)
     assert done == recover.Reconciled()

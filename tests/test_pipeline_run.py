@@ -11,21 +11,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from renderlab.clock import now_ms
 from renderlab.limits import Limits
 from renderlab.models import Generation
-from renderlab.pipeline import actions, recover
-from renderlab.pipeline.claim import claim_render, lease_owner, parse_owner, renew_lease
+from renderlab.pipeline import actions, lifecycle, recover
+from renderlab.pipeline.claim import lease_owner, parse_owner
 from renderlab.pipeline.failures import STORAGE_FAILED, LostClaim
 from renderlab.pipeline.progress import ProgressReporter
 from renderlab.pipeline.run import output_key, run_render
-from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.services import Services
 from tests.conftest import FakeClock
-from tests.factories import make_generation, make_user
 from tests.pipeline_helpers import (
     FAST_LIMITS,
     QUICK_PROPS,
-    SMALL,
     ProgressWatcher,
     fetch_video,
     ffprobe,
@@ -34,6 +32,7 @@ from tests.pipeline_helpers import (
     pipeline_services,
     read,
     remaining_quota,
+    started,
     unwritable_storage_url,
 )
 
@@ -42,14 +41,6 @@ from tests.pipeline_helpers import (
 def svc(services: Services, clock: FakeClock) -> Services:
     """The conftest services (fake clock) with short timings and real local storage."""
     return pipeline_services(services.settings, services.db, Limits(**FAST_LIMITS), clock=clock)
-
-
-def started(svc: Services, **props: object) -> tuple[str, str]:
-    """A pending render of a new generation: (user id, render id)."""
-    user = make_user(svc.db)
-    generation = make_generation(svc.db, user, **{**QUICK_PROPS, **props})
-    render, _ = start_render(svc, user, RenderRequest(generation, **SMALL))
-    return user, render.id
 
 
 def run(svc: Services, render_id: str, tmp_path: Path, **kwargs: object) -> object:
@@ -76,9 +67,11 @@ def test_a_render_completes_with_a_valid_mp4_and_a_signed_url(
     assert row["render_id"].startswith("test-")
     assert row["output_key"] == f"renders/{user}/{render_id}.mp4"
     assert row["completed_at"] == clock.now and row["started_at"] == clock.now
-    assert row["output_url"].startswith("http://127.0.0.1:8000/files/renders/")
+    assert row["output_url"] is None, "a URL that expires is signed when read, never stored"
+    url = actions.signed_urls(svc, read(svc.db, render_id)).output_url
+    assert url is not None and url.startswith("http://127.0.0.1:8000/files/renders/")
     expires = clock.now // 1000 + svc.limits.download_url_ttl_s
-    assert f"expires={expires}" in row["output_url"]
+    assert f"expires={expires}" in url
     video = fetch_video(svc, read(svc.db, render_id), tmp_path / "out.mp4")
     assert row["output_size"] == video.stat().st_size > 0
     probe = ffprobe(video)
@@ -107,8 +100,8 @@ def test_progress_is_written_while_rendering_and_never_goes_down(
 
 def test_claim_is_compare_and_set(svc: Services) -> None:
     _, render_id = started(svc)
-    first = claim_render(svc, render_id, owner=lease_owner("a"), job_id="a")
-    second = claim_render(svc, render_id, owner=lease_owner("b"), job_id="b")
+    first = lifecycle.claim(svc, render_id, owner=lease_owner("a"), job_id="a")
+    second = lifecycle.claim(svc, render_id, owner=lease_owner("b"), job_id="b")
     assert first is not None and second is None
     row = full_row(svc.db, render_id)
     assert (row["status"], row["attempts"], row["lease_owner"]) == (
@@ -117,7 +110,7 @@ def test_claim_is_compare_and_set(svc: Services) -> None:
         first.lease_owner,
     )
     assert row["lease_expires_at"] == svc.clock() + svc.limits.lease_ms
-    assert claim_render(svc, "01ARZ3NDEKTSV4RRFFQ69G5FAV", owner="x", job_id="x") is None
+    assert lifecycle.claim(svc, "01ARZ3NDEKTSV4RRFFQ69G5FAV", owner="x", job_id="x") is None
 
 
 def test_a_lease_is_only_renewed_by_its_holder_and_progress_only_goes_up(
@@ -125,13 +118,13 @@ def test_a_lease_is_only_renewed_by_its_holder_and_progress_only_goes_up(
 ) -> None:
     _, render_id = started(svc)
     owner = lease_owner("me")
-    claim_render(svc, render_id, owner=owner, job_id="me")
+    lifecycle.claim(svc, render_id, owner=owner, job_id="me")
     clock.advance(500)
-    assert renew_lease(svc, render_id, owner, progress=40).progress == 40
-    assert renew_lease(svc, render_id, owner, progress=10).progress == 40
+    assert lifecycle.progress(svc, render_id, owner, percent=40).progress == 40
+    assert lifecycle.progress(svc, render_id, owner, percent=10).progress == 40
     assert full_row(svc.db, render_id)["lease_expires_at"] == clock.now + svc.limits.lease_ms
     with pytest.raises(LostClaim):
-        renew_lease(svc, render_id, lease_owner("someone-else"), progress=50)
+        lifecycle.progress(svc, render_id, lease_owner("someone-else"), percent=50)
     assert parse_owner(owner) is not None and parse_owner(owner).token == "me"  # type: ignore[union-attr]
 
 
@@ -150,7 +143,7 @@ def test_storage_that_refuses_writes_fails_the_render_and_refunds_the_slot(
     assert remaining_quota(bad, user) == 5
 
 
-def test_props_that_cannot_be_rendered_fail_with_their_reason_and_keep_the_slot(
+def test_props_that_cannot_be_rendered_fail_with_their_reason_and_give_the_slot_back(
     svc: Services, tmp_path: Path
 ) -> None:
     user, render_id = started(svc)
@@ -166,14 +159,18 @@ def test_props_that_cannot_be_rendered_fail_with_their_reason_and_keep_the_slot(
     assert row["status"] == "failed"
     assert row["error"].startswith("The animation's settings are not valid (text):")
     assert "Traceback" not in row["error"]
-    assert row["quota_refunded"] is False
-    assert remaining_quota(svc, user) == 4
+    assert row["error_code"] == "invalid_props"
+    # Issue 16: a render that fails because of its own props gives the slot back.
+    assert row["quota_refunded"] is True
+    assert remaining_quota(svc, user) == 5
 
 
 def test_a_render_past_its_timeout_is_stopped_and_fails_without_refund(
     svc: Services, tmp_path: Path, clock: FakeClock
 ) -> None:
-    svc.limits = Limits(**{**FAST_LIMITS, "render_timeout_ms": 1000})
+    svc.limits = Limits(
+        **{**FAST_LIMITS, "render_timeout_ms": 1000, "render_cost_budget_ms": 60_000}
+    )
     user, render_id = started(svc)
     # The whole time budget is gone as soon as the render is claimed.
     run(svc, render_id, tmp_path, on_claimed=lambda _render: clock.advance(1000))
@@ -199,7 +196,7 @@ def test_a_render_cancelled_while_running_stops_and_stores_nothing(
     user, render_id = started(svc)
 
     def cancel(_render: object) -> None:
-        actions.cancel_render(svc, user, render_id)
+        lifecycle.cancel(svc, user, render_id)
 
     assert run(svc, render_id, tmp_path, on_claimed=cancel) is None
     row = full_row(svc.db, render_id)
@@ -234,7 +231,7 @@ def test_a_worker_whose_lease_was_handed_on_writes_nothing_more(
 
 def test_output_key_is_per_user_and_render(svc: Services) -> None:
     user, render_id = started(svc)
-    claimed = claim_render(svc, render_id, owner="o", job_id="j")
+    claimed = lifecycle.claim(svc, render_id, owner="o", job_id="j")
     assert claimed is not None
     assert output_key(claimed) == f"renders/{user}/{render_id}.mp4"
 
@@ -243,7 +240,7 @@ def test_progress_writes_are_throttled_to_the_minimum_interval(svc: Services) ->
     svc.limits = Limits(**{**FAST_LIMITS, "progress_min_interval_ms": 100})
     _, render_id = started(svc)
     owner = lease_owner("throttled")
-    claimed = claim_render(svc, render_id, owner=owner, job_id="t")
+    claimed = lifecycle.claim(svc, render_id, owner=owner, job_id="t")
     assert claimed is not None
     reporter = ProgressReporter(svc, claimed, owner)
     began = time.monotonic()
@@ -260,9 +257,10 @@ def test_progress_writes_are_throttled_to_the_minimum_interval(svc: Services) ->
 
 def test_the_heartbeat_keeps_the_lease_alive_while_no_frame_completes(svc: Services) -> None:
     svc.limits = Limits(**{**FAST_LIMITS, "lease_ms": 600})  # a heartbeat every 200 ms
+    svc.clock = now_ms  # each renewal stamps ``updated_at`` with the services' clock: let it run
     _, render_id = started(svc)
     owner = lease_owner("beating")
-    claimed = claim_render(svc, render_id, owner=owner, job_id="b")
+    claimed = lifecycle.claim(svc, render_id, owner=owner, job_id="b")
     assert claimed is not None
     reporter = ProgressReporter(svc, claimed, owner)
     stamps = set()

@@ -29,7 +29,7 @@ class RecordingDispatcher:
 
     def dispatch(self, render_id: str) -> None:
         with self.services.db.session() as session:
-            status = store.get_render_internal(session, render_id).status
+            status = store.get(session, render_id).status
         self.seen.append((render_id, status))
 
 
@@ -133,7 +133,13 @@ def test_users_have_separate_quotas(services: Services) -> None:
     ga, gb = make_generation(services.db, alice), make_generation(services.db, bob)
     for _ in range(5):
         start_render(services, alice, RenderRequest(ga))
-    start_render(services, bob, RenderRequest(gb))
+    with pytest.raises(QuotaExceeded):
+        start_render(services, alice, RenderRequest(ga))
+    render, created = start_render(services, bob, RenderRequest(gb))
+    assert created and render.user_id == bob, "alice's spent quota is not bob's"
+    with services.db.session() as session:
+        assert quota_status(session, services.quota, alice).remaining == 0
+        assert quota_status(session, services.quota, bob).remaining == 4
 
 
 def test_idempotency_key_replays_without_more_quota(services: Services) -> None:

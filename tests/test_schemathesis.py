@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from renderlab import store
+from renderlab.clock import now_ms
 from renderlab.config import Settings
 from renderlab.db import Database
 from renderlab.limits import Limits
@@ -60,8 +61,8 @@ def api_state(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -
     generation = make_generation(db, user)
     render = make_render(db, user, generation)
     with db.transaction() as session:  # finished, so its event stream ends by itself
-        store.update_render(session, render, status="rendering", progress=10)
-        store.update_render(session, render, status="complete", output_key="renders/x.mp4")
+        store.update(session, render, now=now_ms(), status="rendering", progress=10)
+        store.update(session, render, now=now_ms(), status="complete", output_key="renders/x.mp4")
     app.state.seeded = {"generation": generation, "render": render}
     yield app
     app.state.ctx.feed.stop()

@@ -13,6 +13,7 @@ import httpx
 
 from renderlab import store
 from renderlab.api import create_app
+from renderlab.clock import now_ms
 from renderlab.config import Settings
 from renderlab.db import Database
 from renderlab.limits import Limits
@@ -67,10 +68,14 @@ def test_stuck_streams_and_slowloris_do_not_block_other_users(
             def finish() -> None:
                 time.sleep(0.5)
                 with db.transaction() as session:
-                    store.update_render(session, render_id, status="rendering", progress=50)
+                    store.update(session, render_id, now=now_ms(), status="rendering", progress=50)
                 with db.transaction() as session:
-                    store.update_render(
-                        session, render_id, status="complete", output_url="https://x.test/v"
+                    store.update(
+                        session,
+                        render_id,
+                        now=now_ms(),
+                        status="complete",
+                        output_url="https://x.test/v",
                     )
 
             with httpx.Client(base_url=base, timeout=5) as client:

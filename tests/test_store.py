@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from renderlab import store
+from renderlab.clock import now_ms
 from renderlab.db import Database
 from renderlab.ids import is_id
 from renderlab.store.paging import InvalidCursor
@@ -32,18 +33,18 @@ def test_reads_are_owner_scoped(db: Database) -> None:
     generation = make_generation(db, alice)
     render = make_render(db, alice, generation)
     with db.session() as session:
-        assert store.get_render(session, alice, render).id == render
+        assert store.get(session, render, user_id=alice).id == render
         assert store.get_generation(session, alice, generation).id == generation
         with pytest.raises(store.NotFound):
-            store.get_render(session, bob, render)
+            store.get(session, render, user_id=bob)
         with pytest.raises(store.NotFound):
             store.get_generation(session, bob, generation)
         with pytest.raises(store.NotFound):
-            store.get_render(session, alice, "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+            store.get(session, "01ARZ3NDEKTSV4RRFFQ69G5FAV", user_id=alice)
         with pytest.raises(store.NotFound):
-            store.get_render(session, alice, "../../etc/passwd")
-        assert store.get_render_by_generation(session, bob, generation) is None
-        assert store.list_renders_by_user(session, bob).items == []
+            store.get(session, "../../etc/passwd", user_id=alice)
+        assert store.newest_of_generation(session, bob, generation) is None
+        assert store.list_by_user(session, bob).items == []
         assert store.list_generations(session, bob).items == []
 
 
@@ -53,7 +54,7 @@ def test_get_by_generation_returns_the_newest(db: Database) -> None:
     make_render(db, user, generation)
     newest = make_render(db, user, generation)
     with db.session() as session:
-        assert store.get_render_by_generation(session, user, generation).id == newest
+        assert store.newest_of_generation(session, user, generation).id == newest
 
 
 def test_list_by_user_pages_newest_first(db: Database) -> None:
@@ -63,10 +64,10 @@ def test_list_by_user_pages_newest_first(db: Database) -> None:
     seen: list[str] = []
     cursor = None
     with db.session() as session:
-        first = store.list_renders_by_user(session, user)
+        first = store.list_by_user(session, user)
         assert len(first.items) == 20 and first.next_cursor
         while True:
-            page = store.list_renders_by_user(session, user, limit=7, cursor=cursor)
+            page = store.list_by_user(session, user, limit=7, cursor=cursor)
             seen += [r.id for r in page.items]
             if page.next_cursor is None:
                 break
@@ -74,39 +75,41 @@ def test_list_by_user_pages_newest_first(db: Database) -> None:
     assert seen == sorted(made, reverse=True)  # ULIDs of one process sort by creation
     assert len(seen) == 25
     with db.session() as session, pytest.raises(InvalidCursor):
-        store.list_renders_by_user(session, user, cursor="garbage!")
+        store.list_by_user(session, user, cursor="garbage!")
 
 
 def test_update_follows_the_state_machine(db: Database) -> None:
     user = make_user(db)
     render = make_render(db, user, make_generation(db, user))
     with db.transaction() as session:
-        store.update_render(session, render, status="rendering", render_id="job", bucket_name="b")
-        store.update_render(session, render, progress=40)
+        store.update(
+            session, render, now=now_ms(), status="rendering", job_id="job", bucket_name="b"
+        )
+        store.update(session, render, now=now_ms(), progress=40)
     with db.transaction() as session, pytest.raises(store.InvalidUpdate, match="go down"):
-        store.update_render(session, render, progress=39)
+        store.update(session, render, now=now_ms(), progress=39)
     for bad in (101, -1, 50.5, True):
         with db.transaction() as session, pytest.raises(store.InvalidUpdate):
-            store.update_render(session, render, progress=bad)
+            store.update(session, render, now=now_ms(), progress=bad)
     with db.transaction() as session:
-        done = store.update_render(session, render, status="complete", output_key="k")
+        done = store.update(session, render, now=now_ms(), status="complete", output_key="k")
         assert (done.progress, done.completed_at is not None) == (100, True)
     for change in ({"status": "rendering"}, {"status": "failed"}, {"progress": 100, "error": "x"}):
         with db.transaction() as session, pytest.raises(store.InvalidUpdate):
-            store.update_render(session, render, **change)
+            store.update(session, render, now=now_ms(), **change)
     with db.transaction() as session:  # re-signing a finished render's URL is allowed
-        assert store.update_render(session, render, output_url="https://x").output_url
+        assert store.update(session, render, now=now_ms(), output_url="https://x").output_url
     with db.transaction() as session, pytest.raises(store.InvalidUpdate, match="not updatable"):
-        store.update_render(session, render, user_id="someone-else")
+        store.update(session, render, now=now_ms(), user_id="someone-else")
 
 
 def test_failed_is_final(db: Database) -> None:
     user = make_user(db)
     render = make_render(db, user, make_generation(db, user))
     with db.transaction() as session:
-        store.update_render(session, render, status="failed", error="Render cancelled.")
+        store.update(session, render, now=now_ms(), status="failed", error="Render cancelled.")
     with db.transaction() as session, pytest.raises(store.InvalidUpdate):
-        store.update_render(session, render, status="complete")
+        store.update(session, render, now=now_ms(), status="complete")
 
 
 def test_database_rejects_what_slips_past(db: Database) -> None:

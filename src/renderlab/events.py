@@ -29,7 +29,7 @@ import threading
 
 from sqlalchemy import select
 
-from renderlab.clock import now_ms
+from renderlab.clock import Clock, now_ms
 from renderlab.db import Database
 from renderlab.limits import Limits
 from renderlab.models import Render
@@ -88,8 +88,9 @@ class RenderFeed:
     never polls; ``stop`` ends it (the app's lifespan calls it on shutdown).
     """
 
-    def __init__(self, db: Database, limits: Limits) -> None:
+    def __init__(self, db: Database, limits: Limits, clock: Clock = now_ms) -> None:
         self._db = db
+        self._clock = clock  # the clock the store stamps ``updated_at`` with
         self._interval_s = limits.events_poll_ms / 1000
         self._lookback_ms = limits.events_lookback_ms
         self._id_filter_max = limits.events_id_filter_max
@@ -168,7 +169,7 @@ class RenderFeed:
     def poll_once(self) -> int:
         """One tick: one query for every render changed within the lookback, fanned out to
         that render's subscribers. Returns how many subscriptions were offered a snapshot."""
-        started = now_ms()
+        started = self._clock()
         with self._lock:
             if not self._subscribers:
                 self._last_ok_ms = started  # nobody is owed anything from before now

@@ -36,6 +36,9 @@ class Limits(BaseSettings):
 
     # Timeouts and cadence.
     render_timeout_ms: int = Field(60_000, ge=1_000)
+    render_cost_budget_ms: int | None = Field(None, ge=100)
+    """``RENDERLAB_RENDER_COST_BUDGET_MS``: the most drawing a render may be estimated to need
+    at submit (``render.cost``); default a third of the render timeout."""
     poll_interval_ms: int = Field(2_000, ge=100)
     progress_min_interval_ms: int = Field(250, ge=0)
 
@@ -146,6 +149,14 @@ class Limits(BaseSettings):
     @property
     def render_timeout_s(self) -> float:
         return self.render_timeout_ms / 1000
+
+    @property
+    def render_cost_budget_s(self) -> float:
+        """What an accepted render may be expected to take: a third of the timeout, unless
+        ``render_cost_budget_ms`` says otherwise."""
+        if self.render_cost_budget_ms is not None:
+            return self.render_cost_budget_ms / 1000
+        return self.render_timeout_s / 3
 
     def max_frames_at(self, fps: int) -> int:
         """The duration cap in frames at ``fps``: the tighter of the seconds and frames caps."""

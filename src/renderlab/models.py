@@ -9,6 +9,7 @@ also what newest-first paging needs.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -31,9 +32,29 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from renderlab.clock import now_ms
 from renderlab.ids import new_id
 
-RENDER_STATUSES = ("pending", "rendering", "complete", "failed")
-TERMINAL_STATUSES = frozenset({"complete", "failed"})
-GENERATION_STATUSES = ("pending", "complete", "failed")
+
+class RenderStatus(StrEnum):
+    """Where a render (or one of its chunks) is in its life; the database stores the values,
+    which are the seed's strings. A ``str`` enum, so a value read back from a column compares
+    equal to its member."""
+
+    PENDING = "pending"
+    RENDERING = "rendering"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+RENDER_STATUSES = tuple(status.value for status in RenderStatus)
+TERMINAL_STATUSES = frozenset({RenderStatus.COMPLETE, RenderStatus.FAILED})
+GENERATION_STATUSES = (
+    RenderStatus.PENDING.value,
+    RenderStatus.COMPLETE.value,
+    RenderStatus.FAILED.value,
+)
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -78,7 +99,7 @@ class Generation(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     prompt: Mapped[str | None] = mapped_column(Text)
     animation_props: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="complete")
+    status: Mapped[str] = mapped_column(String(16), default=RenderStatus.COMPLETE.value)
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
@@ -103,9 +124,10 @@ class Render(Base):
     id: Mapped[str] = _id_column()
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     generation_id: Mapped[str] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
-    render_id: Mapped[str | None] = mapped_column(String(64))
+    # The backend's job id (the seed's ``renderId``): column ``render_id``, API field ``render_id``.
+    job_id: Mapped[str | None] = mapped_column("render_id", String(64))
     bucket_name: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=RenderStatus.PENDING.value)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     output_url: Mapped[str | None] = mapped_column(Text)
     output_size: Mapped[int | None] = mapped_column(BigInteger)
@@ -186,7 +208,7 @@ class RenderChunk(Base):
     start_frame: Mapped[int] = mapped_column(Integer)
     end_frame: Mapped[int] = mapped_column(Integer)
     frames_done: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=RenderStatus.PENDING.value)
     segment_key: Mapped[str | None] = mapped_column(String(512))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128))

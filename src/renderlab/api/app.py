@@ -21,7 +21,7 @@ from renderlab.api.auth import Authenticator, UserDirectory
 from renderlab.api.context import ApiContext
 from renderlab.api.docs import install_docs
 from renderlab.api.downloads import files_router
-from renderlab.api.errors import install_error_handlers
+from renderlab.api.errors import EXCEPTION_HANDLERS
 from renderlab.api.middleware import install_middleware
 from renderlab.api.observe import install_observability
 from renderlab.api.routes import (
@@ -37,6 +37,7 @@ from renderlab.api.routes import (
 )
 from renderlab.events import RenderFeed
 from renderlab.services import Services
+from renderlab.storage.local import LocalStorage
 
 log = logging.getLogger("renderlab.api")
 
@@ -59,7 +60,7 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         services=services,
         auth=Authenticator(services.settings, services.limits),
         users=UserDirectory(services.db, services.limits.auth_cache_size),
-        feed=feed or RenderFeed(services.db, services.limits),
+        feed=feed or RenderFeed(services.db, services.limits, services.clock),
         executor=ThreadPoolExecutor(services.limits.api_db_threads, thread_name_prefix="api-db"),
     )
 
@@ -86,10 +87,10 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         lifespan=lifespan,
         redoc_url=None,
         docs_url=None,
+        exception_handlers=EXCEPTION_HANDLERS,
     )
     install_docs(app)
     app.state.ctx = ctx
-    install_error_handlers(app, services.limits)
     install_middleware(
         app,
         max_body_bytes=services.limits.max_body_bytes,
@@ -121,7 +122,14 @@ def _mount_local_files(app: FastAPI, services: Services) -> None:
     """Signed downloads of the local storage backend are served by this same process."""
     if not services.settings.resolved_storage_url().startswith("file:"):
         return
-    app.include_router(files_router(lambda: services.storage))
+    app.include_router(files_router(lambda: _local(services), services.clock))
+
+
+def _local(services: Services) -> LocalStorage:
+    storage = services.storage
+    if not isinstance(storage, LocalStorage):
+        raise RuntimeError("the /files route serves local storage only")
+    return storage
 
 
 def _include_web_page(app: FastAPI) -> None:

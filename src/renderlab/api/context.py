@@ -23,7 +23,7 @@ from renderlab.api.auth import Authenticator, AuthError, Principal, UserDirector
 from renderlab.events import RenderFeed
 from renderlab.limits import Limits
 from renderlab.models import Render
-from renderlab.pipeline.finish import sign_output
+from renderlab.pipeline import actions
 from renderlab.services import Services
 from renderlab.store import RenderSnapshot
 
@@ -60,13 +60,13 @@ class ApiContext:
     def limits(self) -> Limits:
         return self.services.limits
 
-    def output_url(self, render: Render | RenderSnapshot) -> str | None:
-        """A freshly signed URL for a complete render: the one stored at completion expires
-        after ``limits.download_url_ttl_s``, and a page reloaded later must still download."""
-        no_storage = self.services.storage_factory is None
-        if render.status != "complete" or not render.output_key or no_storage:
-            return render.output_url
-        return sign_output(self.services, render, render.output_key).url
+    def urls(self, render: Render | RenderSnapshot) -> actions.RenderURLs:
+        """The render's download and poster URLs, signed now (REST and SSE alike): nothing
+        stored is handed out, since a signed URL expires after ``limits.download_url_ttl_s``.
+        (Only a process with no storage to sign with shows the legacy stored column.)"""
+        if self.services.storage_factory is None:
+            return actions.RenderURLs(render.output_url)
+        return actions.signed_urls(self.services, render)
 
     async def current_principal(
         self,

@@ -92,16 +92,20 @@ def download_response(
     )
 
 
-def files_router(get_storage: Callable[[], LocalStorage]) -> APIRouter:
-    """A router serving ``/files/{key:path}`` from the storage ``get_storage`` returns."""
+def files_router(
+    get_storage: Callable[[], LocalStorage], clock: Callable[[], int] | None = None
+) -> APIRouter:
+    """A router serving ``/files/{key:path}`` from the storage ``get_storage`` returns; links
+    expire by ``clock`` (epoch ms: the services' clock that signed them; default wall time)."""
     router = APIRouter()
 
     # A plain ``def``: FastAPI runs it in the thread pool, so the stat() does not block the loop.
     @router.api_route("/files/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def download_file(key: str, request: Request) -> Response:
         query = request.query_params
+        now = None if clock is None else clock() / 1000
         return download_response(
-            get_storage(), key, query.get("expires"), query.get("filename"), query.get("sig")
+            get_storage(), key, query.get("expires"), query.get("filename"), query.get("sig"), now
         )
 
     return router

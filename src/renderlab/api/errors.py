@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
@@ -106,124 +106,143 @@ def _validation_fields(errors: Sequence[Any]) -> list[dict[str, str]]:
     return fields
 
 
-def install_error_handlers(app: FastAPI, limits: Limits) -> None:
-    """Register the translations on ``app``; ``limits`` supplies the quota headers' numbers."""
+async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return error_response(
+        exc.status, exc.code, exc.message, headers=exc.headers or None, **exc.extra
+    )
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+
+async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
+    challenge = f'Bearer error="{exc.error}"' if exc.error else "Bearer"
+    return error_response(401, "unauthorized", exc.message, headers={"WWW-Authenticate": challenge})
+
+
+async def idp_down(request: Request, exc: IdentityProviderUnavailable) -> JSONResponse:
+    log.warning("identity provider unavailable: %s", exc)
+    return error_response(
+        503,
+        "identity_provider_unavailable",
+        "The identity provider's keys could not be fetched. Try again shortly.",
+        headers=_retry_later(request),
+    )
+
+
+async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+    # Handled here rather than by the catch-all below, which answers from outside every
+    # middleware and then drops the connection: a client reusing it would get no answer.
+    log.warning("database unavailable: %s", exc.orig)
+    message = (
+        "The server's disk is full: nothing new can be stored. Please try again later."
+        if disk_full(exc)
+        else "The database is not reachable. Please try again shortly."
+    )
+    return error_response(503, "unavailable", message, headers=_retry_later(request))
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:
+        # FastAPI's "error parsing the body" (bytes that are not UTF-8 JSON): to the
+        # contract that is an invalid body like any other, 422 naming the body.
+        message = "The request body is not valid JSON."
         return error_response(
-            exc.status, exc.code, exc.message, headers=exc.headers or None, **exc.extra
+            422, "invalid_request", message, fields=[field_error("body", "body", message)]
         )
+    code = STATUS_CODES.get(exc.status_code, "error")
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    message = detail or HTTPStatus(exc.status_code).phrase
+    return error_response(exc.status_code, code, message, headers=exc.headers)
 
-    @app.exception_handler(AuthError)
-    async def _auth_error(_request: Request, exc: AuthError) -> JSONResponse:
-        challenge = f'Bearer error="{exc.error}"' if exc.error else "Bearer"
-        return error_response(
-            401, "unauthorized", exc.message, headers={"WWW-Authenticate": challenge}
-        )
 
-    retry_later = {"Retry-After": str(limits.unavailable_retry_after_s)}
+async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    fields = _validation_fields(exc.errors())
+    first = fields[0] if fields else {"field": "body", "message": "invalid request"}
+    message = f"Invalid request: {first['field']}: {first['message']}"
+    return error_response(422, "invalid_request", message, fields=fields)
 
-    @app.exception_handler(IdentityProviderUnavailable)
-    async def _idp_down(_request: Request, exc: IdentityProviderUnavailable) -> JSONResponse:
-        log.warning("identity provider unavailable: %s", exc)
-        return error_response(
-            503,
-            "identity_provider_unavailable",
-            "The identity provider's keys could not be fetched. Try again shortly.",
-            headers=retry_later,
-        )
 
-    @app.exception_handler(OperationalError)
-    async def _database_unavailable(_request: Request, exc: OperationalError) -> JSONResponse:
-        # Handled here rather than by the catch-all below, which answers from outside every
-        # middleware and then drops the connection: a client reusing it would get no answer.
-        log.warning("database unavailable: %s", exc.orig)
-        message = (
-            "The server's disk is full: nothing new can be stored. Please try again later."
-            if disk_full(exc)
-            else "The database is not reachable. Please try again shortly."
-        )
-        return error_response(503, "unavailable", message, headers=retry_later)
+async def cap_exceeded(request: Request, exc: CapError) -> JSONResponse:
+    return error_response(
+        422, exc.code, exc.message, fields=[field_error(exc.field, "body", exc.message)]
+    )
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400:
-            # FastAPI's "error parsing the body" (bytes that are not UTF-8 JSON): to the
-            # contract that is an invalid body like any other, 422 naming the body.
-            message = "The request body is not valid JSON."
-            return error_response(
-                422, "invalid_request", message, fields=[field_error("body", "body", message)]
-            )
-        code = STATUS_CODES.get(exc.status_code, "error")
-        detail = exc.detail if isinstance(exc.detail, str) else None
-        message = detail or HTTPStatus(exc.status_code).phrase
-        return error_response(exc.status_code, code, message, headers=exc.headers)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = _validation_fields(exc.errors())
-        first = fields[0] if fields else {"field": "body", "message": "invalid request"}
-        message = f"Invalid request: {first['field']}: {first['message']}"
-        return error_response(422, "invalid_request", message, fields=fields)
+async def quota_exceeded(request: Request, exc: QuotaExceeded) -> JSONResponse:
+    metrics.quota_refused("rate_limited")
+    retry_after_s = max(1, math.ceil(exc.retry_after_ms / 1000))
+    headers = {
+        "Retry-After": str(retry_after_s),
+        **quota_headers(_limits(request), remaining=0, reset_s=retry_after_s),
+    }
+    return error_response(
+        429,
+        "rate_limited",
+        exc.message,
+        headers=headers,
+        retry_after_ms=exc.retry_after_ms,
+        limit=exc.limit,
+    )
 
-    @app.exception_handler(CapError)
-    async def _cap(_request: Request, exc: CapError) -> JSONResponse:
-        return error_response(
-            422, exc.code, exc.message, fields=[field_error(exc.field, "body", exc.message)]
-        )
 
-    @app.exception_handler(QuotaExceeded)
-    async def _quota(_request: Request, exc: QuotaExceeded) -> JSONResponse:
-        metrics.quota_refused("rate_limited")
-        retry_after_s = max(1, math.ceil(exc.retry_after_ms / 1000))
-        headers = {
-            "Retry-After": str(retry_after_s),
-            **quota_headers(limits, remaining=0, reset_s=retry_after_s),
-        }
-        return error_response(
-            429,
-            "rate_limited",
-            exc.message,
-            headers=headers,
-            retry_after_ms=exc.retry_after_ms,
-            limit=exc.limit,
-        )
+async def idempotency_reused(request: Request, exc: IdempotencyConflict) -> JSONResponse:
+    message = str(exc)
+    return error_response(
+        422,
+        "idempotency_key_reused",
+        message,
+        fields=[field_error("Idempotency-Key", "header", message)],
+    )
 
-    @app.exception_handler(IdempotencyConflict)
-    async def _idempotency(_request: Request, exc: IdempotencyConflict) -> JSONResponse:
-        message = str(exc)
-        return error_response(
-            422,
-            "idempotency_key_reused",
-            message,
-            fields=[field_error("Idempotency-Key", "header", message)],
-        )
 
-    @app.exception_handler(store.NotFound)
-    async def _not_found(_request: Request, exc: store.NotFound) -> JSONResponse:
-        return error_response(404, "not_found", _sentence(str(exc) or "not found"))
+async def render_not_found(request: Request, exc: store.NotFound) -> JSONResponse:
+    return error_response(404, "not_found", _sentence(str(exc) or "not found"))
 
-    @app.exception_handler(InvalidCursor)
-    async def _cursor(_request: Request, exc: InvalidCursor) -> JSONResponse:
-        message = str(exc)
-        return error_response(
-            422, "invalid_request", message, fields=[field_error("cursor", "query", message)]
-        )
 
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        # Starlette sends this from its outermost middleware, outside ours: add the security
-        # headers here so even a crash answers with them.
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(
-            500,
-            "internal_error",
-            "Something went wrong on our side. Please try again.",
-            # The server closes the connection after this answer: say so, so that clients
-            # open a new one for their next request instead of writing into a closed socket.
-            headers={**dict(SECURITY_HEADERS), "Connection": "close", **_request_id()},
-        )
+async def cursor_invalid(request: Request, exc: InvalidCursor) -> JSONResponse:
+    message = str(exc)
+    return error_response(
+        422, "invalid_request", message, fields=[field_error("cursor", "query", message)]
+    )
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette sends this from its outermost middleware, outside ours: add the security
+    # headers here so even a crash answers with them.
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500,
+        "internal_error",
+        "Something went wrong on our side. Please try again.",
+        # The server closes the connection after this answer: say so, so that clients
+        # open a new one for their next request instead of writing into a closed socket.
+        headers={**dict(SECURITY_HEADERS), "Connection": "close", **_request_id()},
+    )
+
+
+def _limits(request: Request) -> Limits:
+    return request.app.state.ctx.limits  # type: ignore[no-any-return]
+
+
+def _retry_later(request: Request) -> dict[str, str]:
+    return {"Retry-After": str(_limits(request).unavailable_retry_after_s)}
+
+
+ExceptionHandler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
+    ApiError: api_error,
+    AuthError: auth_error,
+    IdentityProviderUnavailable: idp_down,
+    OperationalError: database_unavailable,
+    StarletteHTTPException: http_error,
+    RequestValidationError: request_invalid,
+    CapError: cap_exceeded,
+    QuotaExceeded: quota_exceeded,
+    IdempotencyConflict: idempotency_reused,
+    store.NotFound: render_not_found,
+    InvalidCursor: cursor_invalid,
+    Exception: internal_error,
+}
+"""Each error the app may raise and the function that answers it in the contract's shape:
+``FastAPI(exception_handlers=EXCEPTION_HANDLERS)``."""
 
 
 def _request_id() -> dict[str, str]:

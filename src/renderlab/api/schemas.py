@@ -71,31 +71,53 @@ class RenderOut(BaseModel):
     width: int
     height: int
     fps: int
-    codec: str
+    codec: str = Field(description="h264 (MP4), vp9 (WebM), prores (MOV) or gif.")
     duration_in_frames: int
+    poster_frame: int | None = Field(description="The poster's frame; null: the last frame.")
+    poster_url: str | None = Field(
+        description="Signed PNG of the poster frame at the render's size (alpha kept), present "
+        "when complete and not expired."
+    )
+    metadata: dict[str, Any] | None = Field(description="The caller's object, echoed.")
+    webhook_url: str | None = Field(description="Told when the render ends.")
+    warnings: list[str] = Field(description="Sentences about what the output loses.")
+    error_code: str | None = Field(
+        description="When failed: cancelled, timed_out, worker_lost, storage_failed, "
+        "invalid_props or render_failed."
+    )
+    expires_at: str | None = Field(description="When retention deletes the output; null: kept.")
+    output_expired: bool = Field(description="True once the output is gone (expired, deleted).")
 
     @classmethod
-    def of(cls, render: Any, token_identifier: str, output_url: str | None = None) -> RenderOut:
+    def of(cls, render: Any, token_identifier: str, urls: Any = None) -> RenderOut:
         """From an ORM ``Render`` or an events ``RenderSnapshot`` (same attribute names);
-        ``output_url`` replaces the stored URL (reads hand out a freshly signed one)."""
+        ``urls`` (``output_url``, ``poster_url``) are signed for this read (none is stored)."""
         return cls.model_construct(
             id=render.id,
             user_id=token_identifier,
             generation_id=render.generation_id,
-            render_id=render.render_id,
+            render_id=render.job_id,
             bucket_name=render.bucket_name,
             status=render.status,
             progress=render.progress,
-            output_url=output_url or render.output_url,
+            output_url=None if urls is None else urls.output_url,
             output_size=render.output_size,
             error=render.error,
-            created_at=ms_to_rfc3339(render.created_at),
+            created_at=ms_to_rfc3339(render.created_at) or "",
             completed_at=ms_to_rfc3339(render.completed_at),
             width=render.width,
             height=render.height,
             fps=render.fps,
             codec=render.codec,
             duration_in_frames=render.duration_in_frames,
+            poster_frame=render.poster_frame,
+            poster_url=None if urls is None else urls.poster_url,
+            metadata=render.render_metadata,
+            webhook_url=render.webhook_url,
+            warnings=list(render.warnings or ()),
+            error_code=render.error_code,
+            expires_at=ms_to_rfc3339(render.expires_at),
+            output_expired=bool(render.output_expired),
         )
 
 
@@ -119,7 +141,7 @@ class GenerationOut(BaseModel):
             prompt=generation.prompt,
             animation_props=TextAnimationProps.model_construct(**generation.animation_props),
             status=generation.status,
-            created_at=ms_to_rfc3339(generation.created_at),
+            created_at=ms_to_rfc3339(generation.created_at) or "",
             latest_render=latest,
         )
 

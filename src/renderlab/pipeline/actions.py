@@ -1,67 +1,93 @@
-"""What an owner can do to a render after starting it: cancel it, and get a fresh download URL.
+"""Download URLs, signed when they are read (REST and SSE alike), never stored.
 
-Both are owner-only: another user's render is :class:`~renderlab.store.NotFound`, exactly as
-an id that does not exist.
+A signed URL expires after ``limits.download_url_ttl_s``; the render keeps only its
+``output_key``, and every read of a complete render signs that key again through
+``services.storage``. Nothing that can go stale is written.
 """
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
+from typing import Protocol
 
 from renderlab import store
-from renderlab.models import TERMINAL_STATUSES, Render
-from renderlab.pipeline.failures import CANCELLED
-from renderlab.pipeline.finish import fail_in, sign_output
-from renderlab.services import Canceller, Services
+from renderlab.models import RenderStatus
+from renderlab.render.formats import get_format
+from renderlab.services import Services
 from renderlab.storage import SignedURL
-
-log = logging.getLogger(__name__)
-
-
-class RenderFinished(Exception):
-    """The render is already complete or failed: there is nothing left to cancel."""
 
 
 class RenderNotComplete(Exception):
     """The render has no video yet (or never will): there is nothing to download."""
 
 
-def cancel_render(services: Services, user_id: str, render_id: str) -> Render:
-    """Cancel the owner's pending or rendering render: it ends ``failed`` with
-    "Render cancelled." and its quota slot is given back, in one transaction.
+class _Stored(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def output_key(self) -> str | None: ...
+    @property
+    def poster_key(self) -> str | None: ...
+    @property
+    def codec(self) -> str: ...
+    @property
+    def output_expired(self) -> bool: ...
 
-    The worker, if any, notices at its next progress write and stops; where the dispatcher can
-    stop it at once (the embedded pool kills the render process) it is told to after commit.
-    """
-    with services.db.transaction() as session:
-        render = store.get_render_internal(session, render_id, lock=True)
-        if render.user_id != user_id:
-            raise store.NotFound("render not found")
-        if render.status in TERMINAL_STATUSES:
-            ended = "completed" if render.status == "complete" else "failed"
-            raise RenderFinished(
-                f"This render has already {ended}; only pending or rendering renders can be "
-                "cancelled."
-            )
-        cancelled = fail_in(session, services, render, CANCELLED, refund=True)
-    log.info("render %s cancelled by its owner", render_id)
-    if isinstance(services.dispatcher, Canceller):
-        services.dispatcher.cancel(render_id)
-    return cancelled
+
+@dataclass(frozen=True)
+class RenderURLs:
+    """The signed URLs a reader of a render sees: both None until it is complete, and again
+    once its output expired or was deleted."""
+
+    output_url: str | None = None
+    poster_url: str | None = None
+
+
+def download_filename(render_id: str, codec: str = "h264") -> str:
+    """What a browser saves the output as: ``render-<id>.mp4`` (``.webm``, ``.mov``, ``.gif``)."""
+    return f"render-{render_id}.{get_format(codec).extension}"
+
+
+def sign(services: Services, key: str, filename: str) -> SignedURL:
+    """A download URL for ``key`` valid for ``limits.download_url_ttl_s`` from now."""
+    return services.storage.signed_url(
+        key,
+        expires_in_s=services.limits.download_url_ttl_s,
+        filename=filename,
+        now=services.clock() / 1000,
+    )
+
+
+def has_output(render: _Stored) -> bool:
+    """Whether the render has an output to hand out (complete, stored, not expired)."""
+    return (
+        render.status == RenderStatus.COMPLETE
+        and bool(render.output_key)
+        and not render.output_expired
+    )
+
+
+def signed_urls(services: Services, render: _Stored) -> RenderURLs:
+    """The output and poster URLs a reader sees, signed now."""
+    if not has_output(render) or render.output_key is None:
+        return RenderURLs()
+    output = sign(services, render.output_key, download_filename(render.id, render.codec))
+    poster = None
+    if render.poster_key:
+        poster = sign(services, render.poster_key, f"render-{render.id}.png").url
+    return RenderURLs(output.url, poster)
 
 
 def download_url(services: Services, user_id: str, render_id: str) -> SignedURL:
-    """A new signed URL for the owner's complete render, made from its ``output_key``.
-
-    The seed's refreshDownloadUrl handed back the stored URL, which may have expired; this signs
-    again, valid for ``limits.download_url_ttl_s`` from now. Nothing is written.
-    """
-    with services.db.session() as session:  # read what is needed before the session ends
-        render = store.get_render(session, user_id, render_id)
-        status, key = render.status, render.output_key
-        session.expunge(render)
-    if status != "complete" or not key:
+    """A new signed URL for the owner's complete render (another user's is NotFound)."""
+    with services.db.read_one() as connection:
+        render = store.find(connection, render_id, user_id=user_id)
+    if render is None:
+        raise store.NotFound("render not found")
+    if render.status != RenderStatus.COMPLETE or not render.output_key:
         raise RenderNotComplete(
-            f"This render is {status}; a download URL exists once it is complete."
+            f"This render is {render.status}; a download URL exists once it is complete."
         )
-    return sign_output(services, render, key)
+    return sign(services, render.output_key, download_filename(render.id, render.codec))

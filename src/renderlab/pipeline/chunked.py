@@ -30,16 +30,16 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from renderlab import store
-from renderlab.clock import now_ms
-from renderlab.models import Render, RenderChunk
-from renderlab.pipeline.claim import claim_render, owned_render
-from renderlab.pipeline.failures import WORKER_LOST, LostClaim
-from renderlab.pipeline.finish import fail_in
+from renderlab.models import Render, RenderChunk, RenderStatus
+from renderlab.pipeline import failures, lifecycle
+from renderlab.pipeline.failures import LostClaim
 from renderlab.pipeline.progress import LeaseReporter, percent_of
 from renderlab.render import plan_chunks
 from renderlab.services import Services
+from renderlab.store import RenderSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def segment_key(render_id: str, index: int) -> str:
 def claim_job(services: Services, render_id: str, job_id: str) -> Render | None:
     """``pending -> rendering`` for a cluster job, leased for the whole render timeout (its
     chunks may wait in a queue; their progress renews it); None if the render is not pending."""
-    return claim_render(
+    return lifecycle.claim(
         services,
         render_id,
         owner=job_owner(job_id),
@@ -69,13 +69,14 @@ def claim_job(services: Services, render_id: str, job_id: str) -> Render | None:
     )
 
 
-def plan(services: Services, render: Render, owner: str) -> list[int]:
+def plan(services: Services, render: Render | RenderSnapshot, owner: str) -> list[int]:
     """Chunk rows for ``owner``'s render (an earlier attempt's are kept, with their finished
     segments); returns the indexes still to encode, empty when every segment is ready to join.
     :class:`LostClaim` if the render is no longer ``owner``'s."""
     limits = services.limits
+    now = services.clock()
     with services.db.transaction() as session:
-        owned_render(session, render.id, owner)
+        lifecycle.owned(session, render.id, owner)
         chunks = _chunks(session, render.id, lock=True)
         if not chunks:
             ranges = plan_chunks(
@@ -90,18 +91,19 @@ def plan(services: Services, render: Render, owner: str) -> list[int]:
                     start_frame=start,
                     end_frame=end,
                     frames_done=0,
-                    status="pending",
+                    status=RenderStatus.PENDING.value,
                     attempts=0,
+                    updated_at=now,
                 )
                 for index, (start, end) in enumerate(ranges)
             ]
             session.add_all(chunks)
         todo = []
         for chunk in chunks:
-            if chunk.status != "complete":
+            if chunk.status != RenderStatus.COMPLETE:
                 # A chunk an earlier job's worker still holds is taken from it: that worker
                 # learns at its next write (the render is no longer its job's) and stops.
-                chunk.status, chunk.lease_owner, chunk.lease_expires_at = "pending", None, None
+                _set(chunk, now, status=RenderStatus.PENDING, lease_owner=None)
                 todo.append(chunk.index)
         return todo
 
@@ -130,18 +132,22 @@ def claim_chunk(
     now = services.clock()
     with services.db.transaction() as session:
         try:
-            render = owned_render(session, render_id, owner)
+            render = lifecycle.owned(session, render_id, owner)
         except LostClaim:
             return None
         chunk = _chunk(session, render_id, index)
-        if chunk is None or chunk.status in ("complete", "failed"):
+        if chunk is None or chunk.status in (RenderStatus.COMPLETE, RenderStatus.FAILED):
             return None
-        if chunk.status == "rendering" and (chunk.lease_expires_at or 0) > now:
+        if chunk.status == RenderStatus.RENDERING and (chunk.lease_expires_at or 0) > now:
             return None
-        chunk.status = "rendering"
-        chunk.attempts += 1
-        chunk.lease_owner = worker
-        chunk.lease_expires_at = now + services.limits.lease_ms
+        _set(
+            chunk,
+            now,
+            status=RenderStatus.RENDERING,
+            attempts=chunk.attempts + 1,
+            lease_owner=worker,
+            lease_expires_at=now + services.limits.lease_ms,
+        )
         session.flush()
         return ChunkClaim(render, owner, index, chunk.start_frame, chunk.end_frame, worker)
 
@@ -153,8 +159,8 @@ def record_progress(services: Services, claim: ChunkClaim, frames_done: int) -> 
     now = services.clock()
     with services.db.transaction() as session:
         render, chunk = _owned(session, claim)
-        chunk.frames_done = max(chunk.frames_done, min(frames_done, claim.frames))
-        chunk.lease_expires_at = now + services.limits.lease_ms
+        done = max(chunk.frames_done, min(frames_done, claim.frames))
+        _set(chunk, now, frames_done=done, lease_expires_at=now + services.limits.lease_ms)
         session.flush()
         return _sum_progress(session, services, render, now)
 
@@ -167,16 +173,19 @@ def finish_chunk(services: Services, claim: ChunkClaim, key: str) -> bool:
     now = services.clock()
     with services.db.transaction() as session:
         render, chunk = _owned(session, claim)
-        chunk.frames_done = claim.frames
-        chunk.status = "complete"
-        chunk.segment_key = key
-        chunk.lease_expires_at = None
+        _set(
+            chunk,
+            now,
+            frames_done=claim.frames,
+            status=RenderStatus.COMPLETE,
+            segment_key=key,
+        )
         session.flush()
         _sum_progress(session, services, render, now)
         left = session.execute(
             select(func.count())
             .select_from(RenderChunk)
-            .where(RenderChunk.render_id == render.id, RenderChunk.status != "complete")
+            .where(RenderChunk.render_id == render.id, RenderChunk.status != RenderStatus.COMPLETE)
         ).scalar_one()
         return left == 0
 
@@ -184,11 +193,12 @@ def finish_chunk(services: Services, claim: ChunkClaim, key: str) -> bool:
 def release_chunk(services: Services, claim: ChunkClaim) -> None:
     """Give a chunk back at once (its task will retry it) instead of letting its lease lapse;
     the claim is not counted against the chunk's attempts."""
+    now = services.clock()
     with services.db.transaction() as session:
         chunk = _chunk(session, claim.render.id, claim.index)
-        if chunk is not None and chunk.status == "rendering" and chunk.lease_owner == claim.worker:
-            chunk.status, chunk.lease_expires_at = "pending", None
-            chunk.attempts = max(0, chunk.attempts - 1)
+        held = chunk is not None and chunk.lease_owner == claim.worker
+        if chunk is not None and held and chunk.status == RenderStatus.RENDERING:
+            _set(chunk, now, status=RenderStatus.PENDING, attempts=max(0, chunk.attempts - 1))
 
 
 def release_lost_chunks(services: Services) -> list[tuple[str, str, int]]:
@@ -202,24 +212,25 @@ def release_lost_chunks(services: Services) -> list[tuple[str, str, int]]:
             select(RenderChunk.render_id, RenderChunk.index)
             .join(Render, Render.id == RenderChunk.render_id)
             .where(
-                Render.status == "rendering",
-                RenderChunk.status == "rendering",
+                Render.status == RenderStatus.RENDERING,
+                RenderChunk.status == RenderStatus.RENDERING,
                 RenderChunk.lease_expires_at < now,
             )
         ).all()
     again: list[tuple[str, str, int]] = []
     for render_id, index in lost:
         with services.db.transaction() as session:
-            render = store.find_render_internal(session, render_id, lock=True)
+            render = lifecycle.locked(session, render_id, status=RenderStatus.RENDERING)
             chunk = _chunk(session, render_id, index)
-            if render is None or chunk is None or render.status != "rendering":
+            if render is None or chunk is None:
                 continue
-            if chunk.status != "rendering" or (chunk.lease_expires_at or 0) >= now:
+            if chunk.status != RenderStatus.RENDERING or (chunk.lease_expires_at or 0) >= now:
                 continue
             if chunk.attempts >= services.limits.max_render_attempts:
                 log.error("chunk %s/%d lost its worker again; failing the render", render_id, index)
-                chunk.status, chunk.lease_expires_at = "failed", None
-                fail_in(session, services, render, WORKER_LOST, refund=True)
+                _set(chunk, now, status=RenderStatus.FAILED)
+                lost_worker = lifecycle.Outcome.failed(failures.worker_lost())
+                lifecycle.finish(session, services, render, lost_worker)
                 continue
             log.warning(
                 "chunk %s/%d lost its worker %s; handing it out again",
@@ -227,7 +238,7 @@ def release_lost_chunks(services: Services) -> list[tuple[str, str, int]]:
                 index,
                 chunk.lease_owner,
             )
-            chunk.status, chunk.lease_expires_at = "pending", None
+            _set(chunk, now, status=RenderStatus.PENDING)
             if render.lease_owner is not None:
                 again.append((render_id, render.lease_owner, index))
     return again
@@ -245,32 +256,31 @@ def resend_lost_messages(services: Services) -> LostMessages:
     """The chunk and join messages of running renders that look lost: a chunk ``pending`` and
     untouched, or all chunks done with the render untouched (a running join renews it), for
     ``limits.pending_redispatch_ms``. Each found is stamped, so it is sent again once per
-    interval, not once per reconciler pass. (``updated_at`` is wall-clock time.)"""
-    quiet_since = now_ms() - services.limits.pending_redispatch_ms
+    interval, not once per reconciler pass."""
+    now = services.clock()
+    quiet_since = now - services.limits.pending_redispatch_ms
     with services.db.session() as session:
         running = session.execute(
             select(Render.id)
-            .where(Render.status == "rendering", Render.updated_at < quiet_since)
+            .where(Render.status == RenderStatus.RENDERING, Render.updated_at < quiet_since)
             .where(select(RenderChunk.index).where(RenderChunk.render_id == Render.id).exists())
         ).scalars()
         candidates = list(running)
     found = LostMessages([], [])
     for render_id in candidates:
         with services.db.transaction() as session:
-            render = store.find_render_internal(session, render_id, lock=True)
-            if render is None or render.status != "rendering" or render.lease_owner is None:
-                continue
-            if render.updated_at >= quiet_since:
+            render = lifecycle.locked(session, render_id, status=RenderStatus.RENDERING)
+            if render is None or render.lease_owner is None or render.updated_at >= quiet_since:
                 continue
             chunks = _chunks(session, render_id, lock=True)
-            if chunks and all(chunk.status == "complete" for chunk in chunks):
+            if chunks and all(chunk.status == RenderStatus.COMPLETE for chunk in chunks):
                 if max(chunk.updated_at for chunk in chunks) < quiet_since:
-                    store.update_render(session, render_id)  # stamped: once per interval
+                    store.update(session, render_id, now=now)  # once per interval
                     found.joins.append((render_id, render.lease_owner))
                 continue
             for chunk in chunks:
-                if chunk.status == "pending" and chunk.updated_at < quiet_since:
-                    chunk.updated_at = now_ms()
+                if chunk.status == RenderStatus.PENDING and chunk.updated_at < quiet_since:
+                    _set(chunk, now)
                     found.chunks.append((render_id, render.lease_owner, chunk.index))
     return found
 
@@ -279,7 +289,7 @@ def segments(services: Services, render_id: str) -> list[str] | None:
     """The segment keys of a render in frame order; None unless every chunk is complete."""
     with services.db.session() as session:
         rows = [(c.status, c.segment_key) for c in _chunks(session, render_id)]
-    keys = [key for status, key in rows if status == "complete" and key]
+    keys = [key for status, key in rows if status == RenderStatus.COMPLETE and key]
     return keys if rows and len(keys) == len(rows) else None
 
 
@@ -342,9 +352,9 @@ def _chunk(session: Session, render_id: str, index: int) -> RenderChunk | None:
 
 
 def _owned(session: Session, claim: ChunkClaim) -> tuple[Render, RenderChunk]:
-    render = owned_render(session, claim.render.id, claim.owner)
+    render = lifecycle.owned(session, claim.render.id, claim.owner)
     chunk = _chunk(session, claim.render.id, claim.index)
-    if chunk is None or chunk.status != "rendering" or chunk.lease_owner != claim.worker:
+    if chunk is None or chunk.status != RenderStatus.RENDERING or chunk.lease_owner != claim.worker:
         raise LostClaim(claim.render.id, "handed to another worker")
     return render, chunk
 
@@ -362,4 +372,17 @@ def _sum_progress(session: Session, services: Services, render: Render, now: int
     }
     if progress > render.progress:
         changes["progress"] = progress
-    return store.update_render(session, render.id, **changes).progress
+    return store.update(session, render.id, now=now, **changes).progress
+
+
+def _set(chunk: RenderChunk, now: int, **values: object) -> None:
+    """Change a locked chunk, stamped with the services' clock; a chunk that leaves
+    ``rendering`` drops its lease (its ``lease_owner`` stays, naming who encoded it)."""
+    if "status" in values:
+        values["status"] = str(RenderStatus(str(values["status"])))  # the plain value, as stored
+        if values["status"] != RenderStatus.RENDERING:
+            values.setdefault("lease_expires_at", None)
+    for name, value in values.items():
+        setattr(chunk, name, value)
+    chunk.updated_at = now
+    flag_modified(chunk, "updated_at")  # written even when unchanged: no wall-clock onupdate

@@ -32,16 +32,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 
 from renderlab import store
-from renderlab.models import TERMINAL_STATUSES
-from renderlab.pipeline import child
+from renderlab.models import TERMINAL_STATUSES, RenderStatus
+from renderlab.pipeline import child, failures, lifecycle
 from renderlab.pipeline.claim import lease_owner
-from renderlab.pipeline.failures import WORKER_LOST, timed_out_message
-from renderlab.pipeline.finish import fail_render
-from renderlab.pipeline.recover import reconcile, recover_orphans, release_lost
+from renderlab.pipeline.recover import reconcile, recover_orphans
 from renderlab.services import Services
 
 log = logging.getLogger(__name__)
@@ -50,17 +48,17 @@ STOP_JOIN_GRACE_S = 5.0
 """Beyond ``stop``'s timeout, how long to wait for supervisors to release killed renders."""
 
 
-def process_context() -> BaseContext:
+def process_context() -> ForkServerContext | SpawnContext:
     """forkserver where available (Linux, macOS), else spawn; never fork a threaded server."""
     if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["renderlab.pipeline.child"])
-        return ctx
+        forkserver = multiprocessing.get_context("forkserver")
+        forkserver.set_forkserver_preload(["renderlab.pipeline.child"])
+        return forkserver
     return multiprocessing.get_context("spawn")
 
 
 @dataclass
-class _Job:
+class _RenderProcess:
     """One render process and what its supervisor knows about it."""
 
     render_id: str
@@ -90,11 +88,11 @@ class EmbeddedWorkers:
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._waiting: set[str] = set()
-        self._running: dict[str, _Job] = {}
+        self._running: dict[str, _RenderProcess] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
-        self._ctx: BaseContext | None = None
+        self._processes: ForkServerContext | SpawnContext | None = None
 
     # -- the Dispatcher protocol and its lifecycle ------------------------------------------
 
@@ -102,8 +100,8 @@ class EmbeddedWorkers:
         """Warm the process server, take back what a previous ``serve`` left, start threads."""
         if self._threads:
             return
-        self._ctx = process_context()
-        warm = self._ctx.Process(target=child.ping, name="renderlab-warm-up")
+        self._processes = process_context()
+        warm = self._processes.Process(target=child.ping, name="renderlab-warm-up")
         warm.start()
         warm.join()
         recovered = recover_orphans(self.services, self.dispatch)
@@ -195,18 +193,16 @@ class EmbeddedWorkers:
     # -- one render ---------------------------------------------------------------------------
 
     def _run_one(self, render_id: str) -> None:
-        with self.services.db.session() as session:
-            try:
-                if store.get_render_internal(session, render_id).status != "pending":
-                    return  # cheaper than a process that would find the same
-            except store.NotFound:
-                return
-        assert self._ctx is not None
+        with self.services.db.read_one() as connection:
+            render = store.find(connection, render_id)
+        if render is None or render.status != RenderStatus.PENDING:
+            return  # cheaper than a process that would find the same
+        assert self._processes is not None
         token = uuid.uuid4().hex[:16]
         workdir = tempfile.mkdtemp(prefix="renderlab-render-")
-        parent_conn, child_conn = self._ctx.Pipe(duplex=False)
+        parent_conn, child_conn = self._processes.Pipe(duplex=False)
         wake_r, wake_w = os.pipe()
-        process = self._ctx.Process(
+        process = self._processes.Process(
             target=child.main,
             args=(
                 render_id,
@@ -222,8 +218,8 @@ class EmbeddedWorkers:
         try:
             with self._lock:
                 process.start()
-                job = _Job(render_id, process, lease_owner(token, process.pid), parent_conn,
-                           wake_r, wake_w)  # fmt: skip
+                owner = lease_owner(token, process.pid)
+                job = _RenderProcess(render_id, process, owner, parent_conn, wake_r, wake_w)
                 self._running[render_id] = job
             child_conn.close()
             self._watch(job)
@@ -238,9 +234,9 @@ class EmbeddedWorkers:
             os.close(wake_r)
             os.close(wake_w)
             shutil.rmtree(workdir, ignore_errors=True)
-        self._settle(job)
+        self._after_exit(job)
 
-    def _watch(self, job: _Job) -> None:
+    def _watch(self, job: _RenderProcess) -> None:
         """Wait for the process to end; kill it on cancel, timeout, shutdown, or if the
         database says the render is no longer its own (the reconciler acted)."""
         limits = self.services.limits
@@ -281,41 +277,38 @@ class EmbeddedWorkers:
                 if job.claimed and not self._still_ours(job):
                     return self._kill(job, "gone")
 
-    def _still_ours(self, job: _Job) -> bool:
-        with self.services.db.session() as session:
-            try:
-                render = store.get_render_internal(session, job.render_id)
-            except store.NotFound:
-                return False
-            return render.status == "rendering" and render.lease_owner == job.owner
+    def _still_ours(self, job: _RenderProcess) -> bool:
+        with self.services.db.read_one() as connection:
+            render = store.find(connection, job.render_id)
+        held = render is not None and render.lease_owner == job.owner
+        return held and render is not None and render.status == RenderStatus.RENDERING
 
     @staticmethod
-    def _kill(job: _Job, reason: str) -> None:
+    def _kill(job: _RenderProcess, reason: str) -> None:
         log.info("stopping render %s (%s): killing pid %s", job.render_id, reason, job.process.pid)
         job.stop_reason = reason
         job.process.kill()
         job.process.join()
 
-    def _settle(self, job: _Job) -> None:
+    def _after_exit(self, job: _RenderProcess) -> None:
         """After the process ended: make sure the render is not left where nobody finishes it."""
         services = self.services
-        with services.db.session() as session:
-            try:
-                render = store.get_render_internal(session, job.render_id)
-            except store.NotFound:
-                return
-            status, holder = render.status, render.lease_owner
+        with services.db.read_one() as connection:
+            render = store.find(connection, job.render_id)
+        if render is None:
+            return
+        status, holder = render.status, render.lease_owner
         if status in TERMINAL_STATUSES:
             return
         shutting_down = job.stop_reason == "shutdown" or self._stopping.is_set()
-        if status == "rendering":
+        if status == RenderStatus.RENDERING:
             if holder != job.owner:
                 return  # another worker holds it now
             if job.stop_reason == "timeout":
-                message = timed_out_message(services.limits)
-                fail_render(services, job.render_id, message, refund=False, owner=job.owner)
+                timed_out = failures.timed_out(services.limits)
+                lifecycle.fail(services, job.render_id, timed_out, owner=job.owner)
             elif shutting_down:
-                release_lost(services, job.render_id, owner=job.owner, count_attempt=False)
+                lifecycle.release(services, job.render_id, owner=job.owner, count_attempt=False)
             else:
                 log.warning(
                     "render process %s for render %s ended with exit code %s",
@@ -323,8 +316,8 @@ class EmbeddedWorkers:
                     job.render_id,
                     job.process.exitcode,
                 )
-                released = release_lost(services, job.render_id, owner=job.owner)
-                if released is not None and released.status == "pending":
+                released = lifecycle.release(services, job.render_id, owner=job.owner)
+                if released is not None and released.status == RenderStatus.PENDING:
                     self.dispatch(job.render_id)
             return
         # Pending: never claimed by this process, or handed back while it ran.
@@ -336,6 +329,6 @@ class EmbeddedWorkers:
                 job.render_id,
                 job.process.exitcode,
             )
-            fail_render(services, job.render_id, WORKER_LOST, refund=True)
+            lifecycle.fail(services, job.render_id, failures.worker_lost())
             return
         self.dispatch(job.render_id)

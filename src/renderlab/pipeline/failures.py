@@ -45,24 +45,39 @@ class RenderTimedOut(Exception):
 
 @dataclass(frozen=True)
 class Failure:
-    """What a failed render records: the user's sentence and whether the slot comes back."""
+    """What a failed render records: the user's sentence, the machine-readable ``error_code``
+    (``docs/api.md``) and whether the slot comes back."""
 
     message: str
     refund: bool
+    code: str = "render_failed"
+
+
+def cancelled() -> Failure:
+    return Failure(CANCELLED, refund=True, code="cancelled")
+
+
+def worker_lost() -> Failure:
+    return Failure(WORKER_LOST, refund=True, code="worker_lost")
+
+
+def timed_out(limits: Limits) -> Failure:
+    return Failure(timed_out_message(limits), refund=False, code="timed_out")
 
 
 def classify(exc: BaseException, limits: Limits) -> Failure:
     """The user-facing outcome of ``exc`` raised while running a render."""
     if isinstance(exc, RenderTimedOut):
-        return Failure(timed_out_message(limits), refund=False)
+        return timed_out(limits)
     if isinstance(exc, StorageError):
-        return Failure(STORAGE_FAILED, refund=True)
-    if isinstance(exc, CapError):
-        return Failure(exc.message, refund=False)
+        return Failure(STORAGE_FAILED, refund=True, code="storage_failed")
+    if isinstance(exc, CapError):  # the props' own fault, found late: the slot comes back
+        return Failure(exc.message, refund=True, code="invalid_props")
     if isinstance(exc, ValidationError):
         errors = exc.errors()
         detail = errors[0]["msg"].removeprefix("Value error, ") if errors else "invalid value"
         where = ".".join(str(part) for part in errors[0]["loc"]) if errors else ""
         field = f" ({where})" if where else ""
-        return Failure(f"The animation's settings are not valid{field}: {detail}.", refund=False)
-    return Failure(INTERNAL, refund=True)
+        message = f"The animation's settings are not valid{field}: {detail}."
+        return Failure(message, refund=True, code="invalid_props")
+    return Failure(INTERNAL, refund=True, code="render_failed")

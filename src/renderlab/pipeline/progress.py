@@ -26,9 +26,10 @@ from typing import ClassVar, Self
 from sqlalchemy.exc import SQLAlchemyError
 
 from renderlab.models import Render
-from renderlab.pipeline.claim import renew_lease
+from renderlab.pipeline import lifecycle
 from renderlab.pipeline.failures import LostClaim, RenderTimedOut
 from renderlab.services import Services
+from renderlab.store import RenderSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class LeaseReporter(ABC):
 class ProgressReporter(LeaseReporter):
     """A whole render's percentage, written with the render's lease renewal."""
 
-    def __init__(self, services: Services, render: Render, owner: str) -> None:
+    def __init__(self, services: Services, render: Render | RenderSnapshot, owner: str) -> None:
         super().__init__(
             services,
             render.id,
@@ -183,7 +184,7 @@ class ProgressReporter(LeaseReporter):
 
     def _write(self) -> None:
         progress = self._latest if self._latest > self._written else None
-        render = renew_lease(self._services, self._render_id, self._owner, progress=progress)
+        render = lifecycle.progress(self._services, self._render_id, self._owner, percent=progress)
         if render.progress > self._written:
             self._written = render.progress
             self.writes.append(render.progress)

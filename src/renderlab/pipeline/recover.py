@@ -28,11 +28,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, select
 
 from renderlab import store
-from renderlab.clock import now_ms
-from renderlab.models import Render
+from renderlab.models import Render, RenderStatus
+from renderlab.pipeline import failures, lifecycle
 from renderlab.pipeline.claim import HOST, parse_owner
-from renderlab.pipeline.failures import WORKER_LOST, timed_out_message
-from renderlab.pipeline.finish import fail_in
 from renderlab.services import Services
 
 log = logging.getLogger(__name__)
@@ -52,66 +50,23 @@ class Reconciled:
     redispatched: list[str] = field(default_factory=list)
 
 
-def release_lost(
-    services: Services,
-    render_id: str,
-    *,
-    owner: str | None = None,
-    expired_before: int | None = None,
-    count_attempt: bool = True,
-) -> Render | None:
-    """Take a ``rendering`` render from a worker that is gone.
-
-    Only acts while the render is still held by ``owner`` (when given) and its lease ended
-    before ``expired_before`` (when given). Back to ``pending`` if attempts remain (the caller
-    dispatches it), else failed with a refund. ``count_attempt=False`` (a clean shutdown) gives
-    the attempt back: the render did not fail, we stopped it. Returns the changed render.
-    """
-    with services.db.transaction() as session:
-        render = store.find_render_internal(session, render_id, lock=True)
-        if render is None:
-            return None
-        if render.status != "rendering":
-            return None
-        if owner is not None and render.lease_owner != owner:
-            return None
-        if expired_before is not None and (render.lease_expires_at or 0) >= expired_before:
-            return None
-        attempts = render.attempts if count_attempt else max(0, render.attempts - 1)
-        if attempts < services.limits.max_render_attempts:
-            log.warning("render %s lost its worker %s; retrying", render_id, render.lease_owner)
-            return store.update_render(
-                session,
-                render_id,
-                status="pending",
-                attempts=attempts,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-        log.error("render %s lost its worker %s again; failing", render_id, render.lease_owner)
-        return fail_in(session, services, render, WORKER_LOST, refund=True)
-
-
 def fail_timed_out(services: Services, render_id: str, *, started_before: int) -> Render | None:
     """Fail a ``rendering`` render whose current attempt started before ``started_before``."""
     with services.db.transaction() as session:
-        render = store.find_render_internal(session, render_id, lock=True)
-        if render is None:
+        render = lifecycle.locked(session, render_id, status=RenderStatus.RENDERING)
+        if render is None or (render.started_at or 0) >= started_before:
             return None
-        if render.status != "rendering" or (render.started_at or 0) >= started_before:
-            return None
-        return fail_in(session, services, render, timed_out_message(services.limits), refund=False)
+        outcome = lifecycle.Outcome.failed(failures.timed_out(services.limits))
+        return lifecycle.finish(session, services, render, outcome)
 
 
 def touch_pending(services: Services, render_id: str, *, untouched_since: int) -> bool:
     """Stamp a pending render as just dispatched, if nothing touched it since; True if so."""
     with services.db.transaction() as session:
-        render = store.find_render_internal(session, render_id, lock=True)
-        if render is None:
+        render = lifecycle.locked(session, render_id, status=RenderStatus.PENDING)
+        if render is None or render.updated_at >= untouched_since:
             return False
-        if render.status != "pending" or render.updated_at >= untouched_since:
-            return False
-        store.update_render(session, render_id)
+        store.update(session, render_id, now=services.clock())
         return True
 
 
@@ -128,17 +83,19 @@ def reconcile(
     done = Reconciled()
     started_before = now - limits.render_timeout_ms
     for render_id in _ids(
-        services, Render.status == "rendering", Render.started_at < started_before
+        services, Render.status == RenderStatus.RENDERING, Render.started_at < started_before
     ):
         if fail_timed_out(services, render_id, started_before=started_before) is not None:
             done.timed_out.append(render_id)
-    for render_id in _ids(services, Render.status == "rendering", Render.lease_expires_at < now):
-        _settle(services, dispatch, release_lost(services, render_id, expired_before=now), done)
-    # ``updated_at`` is stamped by the store with the wall clock, so it is compared with it.
-    age = limits.pending_redispatch_ms if pending_age_ms is None else pending_age_ms
-    untouched_since = now_ms() - age + (0 if age > 0 else 1)
     for render_id in _ids(
-        services, Render.status == "pending", Render.updated_at < untouched_since
+        services, Render.status == RenderStatus.RENDERING, Render.lease_expires_at < now
+    ):
+        released = lifecycle.release(services, render_id, expired_before=now)
+        _redispatch(dispatch, released, done)
+    age = limits.pending_redispatch_ms if pending_age_ms is None else pending_age_ms
+    untouched_since = now - age + (0 if age > 0 else 1)
+    for render_id in _ids(
+        services, Render.status == RenderStatus.PENDING, Render.updated_at < untouched_since
     ):
         if touch_pending(services, render_id, untouched_since=untouched_since):
             done.redispatched.append(render_id)
@@ -155,7 +112,7 @@ def recover_orphans(services: Services, dispatch: Dispatch) -> Reconciled:
         holder = parse_owner(owner)
         if holder is None or holder.host != HOST or pid_alive(holder.pid):
             continue
-        _settle(services, dispatch, release_lost(services, render_id, owner=owner), done)
+        _redispatch(dispatch, lifecycle.release(services, render_id, owner=owner), done)
     return done
 
 
@@ -172,12 +129,11 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _settle(
-    services: Services, dispatch: Dispatch, render: Render | None, done: Reconciled
-) -> None:
+def _redispatch(dispatch: Dispatch, render: Render | None, done: Reconciled) -> None:
+    """Count what :func:`~.lifecycle.release` did; a render back to pending is sent again."""
     if render is None:
         return
-    if render.status == "pending":
+    if render.status == RenderStatus.PENDING:
         done.retried.append(render.id)
         dispatch(render.id)
     else:
@@ -192,5 +148,7 @@ def _ids(services: Services, *conditions: ColumnElement[bool]) -> list[str]:
 
 def _owners(services: Services) -> list[tuple[str, str | None]]:
     with services.db.session() as session:
-        statement = select(Render.id, Render.lease_owner).where(Render.status == "rendering")
+        statement = select(Render.id, Render.lease_owner).where(
+            Render.status == RenderStatus.RENDERING
+        )
         return [(row.id, row.lease_owner) for row in session.execute(statement)]

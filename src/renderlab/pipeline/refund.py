@@ -25,5 +25,5 @@ def refund_quota(session: Session, services: Services, render: Render) -> bool:
     if render.quota_refunded:
         return False
     services.quota.refund(session, RENDER_QUOTA, render.user_id, consumed_at=render.created_at)
-    store.update_render(session, render.id, quota_refunded=True)
+    store.update(session, render.id, now=services.clock(), quota_refunded=True)
     return True

@@ -4,7 +4,7 @@ The steps are separate functions so any worker can use them: the embedded pool r
 :func:`run_render` whole in a process of its own; a Celery worker can claim and
 :func:`render_range` one chunk per task (the ``render_chunks`` table in :mod:`renderlab.models`
 is there for that), join the segments, then :func:`store_output` and
-:func:`~renderlab.pipeline.finish.complete_render`. None of them assumes who handed out the
+:func:`~renderlab.pipeline.lifecycle.complete`. None of them assumes who handed out the
 work or where the process runs.
 """
 
@@ -12,29 +12,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from renderlab import store
 from renderlab.compositions import TextAnimationProps
-from renderlab.models import Generation, Render
-from renderlab.pipeline.claim import claim_render
-from renderlab.pipeline.failures import LostClaim, classify
-from renderlab.pipeline.finish import complete_render, fail_render
+from renderlab.models import Generation, Render, RenderStatus
+from renderlab.pipeline import lifecycle
+from renderlab.pipeline.failures import LostClaim, RenderTimedOut, classify
 from renderlab.pipeline.progress import ProgressReporter
 from renderlab.render import ProgressCallback, render_chunk
 from renderlab.services import Services
+from renderlab.store import RenderSnapshot
 
 log = logging.getLogger(__name__)
 
 VIDEO_CONTENT_TYPE = "video/mp4"
+T = TypeVar("T")
 
 
-def output_key(render: Render) -> str:
+def output_key(render: Render | RenderSnapshot) -> str:
     """Where a render's video is stored: one object per render, under its owner's folder."""
     return f"renders/{render.user_id}/{render.id}.mp4"
 
 
-def load_props(services: Services, render: Render) -> TextAnimationProps:
+def load_props(services: Services, render: Render | RenderSnapshot) -> TextAnimationProps:
     """The generation's props, validated again: a bad row fails the render with its reason."""
     with services.db.session() as session:
         generation = session.get(Generation, render.generation_id)
@@ -45,7 +48,7 @@ def load_props(services: Services, render: Render) -> TextAnimationProps:
 
 def render_range(
     props: TextAnimationProps,
-    render: Render,
+    render: Render | RenderSnapshot,
     start: int,
     end: int,
     out_path: Path,
@@ -67,7 +70,9 @@ def render_range(
     )
 
 
-def store_output(services: Services, render: Render, path: Path) -> tuple[str, int]:
+def store_output(
+    services: Services, render: Render | RenderSnapshot, path: Path
+) -> tuple[str, int]:
     """Put the finished video in storage; returns ``(output_key, output_size)``.
 
     Raises :class:`~renderlab.storage.StorageError` when storage refuses it.
@@ -75,6 +80,71 @@ def store_output(services: Services, render: Render, path: Path) -> tuple[str, i
     key = output_key(render)
     size = services.storage.put_file(key, path, VIDEO_CONTENT_TYPE)
     return key, size
+
+
+@dataclass(frozen=True)
+class Faults:
+    """How the face running a piece treats errors the pipeline cannot decide on alone.
+
+    ``transient`` errors are re-raised (a Celery task retries them); ``will_retry(exc)`` says
+    whether it will, so a chunk is given back first. ``timed_out`` errors are the face's own
+    time limit (Celery's soft limit) and end the render as timed out.
+    """
+
+    transient: tuple[type[Exception], ...] = ()
+    timed_out: tuple[type[Exception], ...] = ()
+    will_retry: Callable[[BaseException], bool] = lambda exc: False
+
+
+IN_PROCESS = Faults()
+"""The embedded mode: nothing is retried by a face; every error ends the render."""
+
+
+def fail_piece(
+    services: Services, render_id: str, owner: str, exc: BaseException, faults: Faults = IN_PROCESS
+) -> Render | None:
+    """End ``owner``'s render with the user's sentence for ``exc`` (the stack trace goes to the
+    log); None when it was not this call that ended it."""
+    if isinstance(exc, faults.timed_out):
+        exc = RenderTimedOut(render_id)
+    failure = classify(exc, services.limits)
+    log.error("render %s failed: %s", render_id, failure.message, exc_info=exc)
+    return lifecycle.fail(services, render_id, failure, owner=owner)
+
+
+def run_piece(
+    services: Services,
+    render_id: str,
+    owner: str,
+    work: Callable[[], T],
+    *,
+    faults: Faults = IN_PROCESS,
+    on_stopped: Callable[[str], None] | None = None,
+) -> T | None:
+    """Run a claimed piece of ``owner``'s render (a whole render, a chunk, a join): its result,
+    or None when it stopped. Shared by both modes, so a piece ends the same way everywhere:
+
+    * :class:`LostClaim` (cancelled, timed out, handed on): nothing is written;
+    * an error in ``faults.transient``: re-raised for the face to retry;
+    * any other error: the render fails with the sentence :func:`classify` gives it.
+
+    ``on_stopped(status)`` then cleans up after a stop, given the status the render is in.
+    ``KeyboardInterrupt`` and ``SystemExit`` are not caught: a worker told to stop leaves its
+    lease to expire and the render is recovered.
+    """
+    try:
+        return work()
+    except LostClaim as lost:
+        log.info("render %s stopped: %s", render_id, lost)
+        status = lost.status
+    except faults.transient:
+        raise
+    except Exception as exc:
+        fail_piece(services, render_id, owner, exc, faults)
+        status = RenderStatus.FAILED
+    if on_stopped is not None:
+        on_stopped(status)
+    return None
 
 
 def run_render(
@@ -86,49 +156,42 @@ def run_render(
     workdir: Path,
     on_claimed: Callable[[Render], None] | None = None,
 ) -> Render | None:
-    """Claim and run ``render_id`` to its end. Returns the finished render, or None when it
-    was not ours to run (not pending) or was taken from us midway (cancelled, timed out,
-    handed on).
-
-    Every failure ends as ``failed`` with a sentence from :func:`~.failures.classify`; the
-    exception and its stack trace go to the log. ``KeyboardInterrupt`` and ``SystemExit`` are
-    not caught: a worker told to stop leaves its lease to expire and the render is recovered.
-    """
-    render = claim_render(services, render_id, owner=owner, job_id=job_id)
+    """Claim and run ``render_id`` to its end (the embedded mode's one piece). Returns the
+    finished render, or None when it was not ours to run (not pending) or stopped midway
+    (see :func:`run_piece`)."""
+    render = lifecycle.claim(services, render_id, owner=owner, job_id=job_id)
     if render is None:
         log.info("render %s is not pending; nothing to do", render_id)
         return None
     if on_claimed is not None:
         on_claimed(render)
     log.info("render %s claimed by %s (attempt %d)", render_id, owner, render.attempts)
-    reporter = ProgressReporter(services, render, owner)
-    stored_key: str | None = None
-    try:
+    claimed = render
+    stored: list[str] = []
+
+    def work() -> Render:
+        reporter = ProgressReporter(services, claimed, owner)
         with reporter.running():
-            props = load_props(services, render)
-            video = workdir / f"{render.id}.mp4"
-            render_range(props, render, 0, props.duration_in_frames, video, reporter.frames)
+            props = load_props(services, claimed)
+            video = workdir / f"{claimed.id}.mp4"
+            render_range(props, claimed, 0, props.duration_in_frames, video, reporter.frames)
             reporter.flush()
-            stored_key, size = store_output(services, render, video)
-            finished = complete_render(
-                services, render, owner, output_key=stored_key, output_size=size
+            key, size = store_output(services, claimed, video)
+            stored.append(key)
+            finished = lifecycle.complete(
+                services, claimed.id, owner, output_key=key, output_size=size
             )
         log.info("render %s complete (%d bytes)", render_id, size)
         return finished
-    except LostClaim as lost:
-        log.info("render %s stopped: %s", render_id, lost)
-        if stored_key is not None and lost.status == "failed":
-            _discard(services, stored_key)
-        return None
-    except Exception as exc:
-        failure = classify(exc, services.limits)
-        log.error("render %s failed: %s", render_id, failure.message, exc_info=exc)
-        if stored_key is not None:
-            _discard(services, stored_key)
-        return fail_render(services, render_id, failure.message, refund=failure.refund, owner=owner)
+
+    def discard(status: str) -> None:
+        if stored and status == RenderStatus.FAILED:
+            discard_output(services, stored[0])
+
+    return run_piece(services, render_id, owner, work, on_stopped=discard)
 
 
-def _discard(services: Services, key: str) -> None:
+def discard_output(services: Services, key: str) -> None:
     """Remove a video nobody will download (its render was cancelled or failed after storing)."""
     try:
         services.storage.delete(key)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from renderlab import caps, store
 from renderlab.compositions import TextAnimationProps
+from renderlab.limits import Limits
 from renderlab.models import IdempotencyKey
 from renderlab.quota import RENDER_QUOTA
 from renderlab.services import Services
@@ -98,6 +99,16 @@ def start_render(
     raise RuntimeError("could not settle a concurrent Idempotency-Key")
 
 
+def requested_size(
+    props: TextAnimationProps, width: int | None, height: int | None, limits: Limits
+) -> tuple[int, int]:
+    """The size asked for, each side not given taken from ``caps.default_size`` of the
+    composition (its own size, within the caps): the one place renders and stills default
+    their size."""
+    size = caps.default_size(limits, props.width, props.height)
+    return (size.width if width is None else width, size.height if height is None else height)
+
+
 def _start_in(
     connection: Connection,
     services: Services,
@@ -111,17 +122,14 @@ def _start_in(
         if earlier is not None:
             return earlier, False
     props = TextAnimationProps(**store.generation_props(connection, user_id, request.generation_id))
-    size = caps.default_size(limits)
-    width = request.width if request.width is not None else size.width
-    height = request.height if request.height is not None else size.height
+    width, height = requested_size(props, request.width, request.height, limits)
     caps.check_codec(request.codec)
-    caps.check_duration(props.duration_in_frames, props.fps, limits)
-    caps.check_size(width, height, limits)
+    caps.check_render(props, width, height, limits)
     result = services.quota.limit(connection, RENDER_QUOTA, user_id)
     if not result.ok:
         retry_after = math.ceil(result.retry_after or 0)
         raise QuotaExceeded(quota_message(services), retry_after, limits.renders_per_hour)
-    render = store.insert_render(
+    render = store.insert(
         connection,
         user_id=user_id,
         generation_id=request.generation_id,
@@ -130,7 +138,7 @@ def _start_in(
         fps=props.fps,
         duration_in_frames=props.duration_in_frames,
         codec=request.codec,
-        created_at=services.clock(),
+        now=services.clock(),
     )
     if idempotency_key is not None:
         connection.execute(
@@ -158,7 +166,7 @@ def _replay(
         return None
     if row.request_hash != fingerprint:
         raise IdempotencyConflict("Idempotency-Key was already used with a different request.")
-    render = store.find_snapshot(connection, row.render_id)
+    render = store.find(connection, row.render_id)
     if render is None:  # the render was deleted: the key no longer stands for anything
         connection.execute(_DROP_KEY, where)
     return render

@@ -40,7 +40,6 @@ COLOUR_S_PER_MPX = 0.3  # compositing a box with colour glyphs (floating point, 
 TYPED_S_PER_CLUSTER = {"mono": 3e-5, "colour": 1e-3}
 LAYOUT_S_PER_CLUSTER = 2e-5  # laying a prefix out afresh, per grapheme cluster
 LAYOUT_S_PER_WORD_CLUSTER2 = 2e-7  # breaking a word longer than a line, per cluster squared
-BUDGET_FRACTION = 1 / 3  # what may be spent of the render timeout
 
 
 @dataclass(frozen=True)
@@ -155,11 +154,6 @@ def estimate(props: TextAnimationProps, width: int, height: int) -> Estimate:
     return Estimate(seconds, pictures, colour)
 
 
-def budget_seconds(render_timeout_s: float) -> float:
-    """What an accepted render may be expected to take: a third of the timeout."""
-    return render_timeout_s * BUDGET_FRACTION
-
-
 def cost_message(found: Estimate, budget: float, props: TextAnimationProps) -> str:
     """The refusal users read: how far over, and what to shorten."""
     what = "the text" + (" (emoji are the costliest to draw)" if found.colour else "")
@@ -175,7 +169,7 @@ def cost_message(found: Estimate, budget: float, props: TextAnimationProps) -> s
 def check_cost(props: TextAnimationProps, width: int, height: int, limits: Limits) -> None:
     """Refuse (:class:`~renderlab.caps.CapError`, code ``render_too_costly``, a 422 at the API)
     a render expected to take more than a third of ``limits.render_timeout_s``."""
-    budget = budget_seconds(limits.render_timeout_s)
+    budget = limits.render_cost_budget_s
     found = estimate(props, width, height)
     if found.seconds > budget:
         raise CapError("text", cost_message(found, budget, props), "render_too_costly")

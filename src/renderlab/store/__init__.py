@@ -1,8 +1,9 @@
-"""Render and generation CRUD, next to the schema as the seed kept it.
+"""Users, generations and renders in the database, next to the schema as the seed kept it.
 
-Writes (``create_*``, ``update_render``) are internal: the pipeline calls them. Reads are
-owner-scoped: given another user's id they find nothing, exactly as for an id that does not
-exist.
+Renders: :func:`find` / :func:`get` read one as a :class:`RenderSnapshot` (the one read model),
+:func:`lock` takes the row for the pipeline to change with :func:`update`. Reads are
+owner-scoped when given a ``user_id``: another user's render is not found, exactly as an id
+that does not exist.
 """
 
 from renderlab.store.errors import InvalidUpdate, NotFound
@@ -16,15 +17,14 @@ from renderlab.store.paging import Page
 from renderlab.store.renders import (
     RENDER_COLUMNS,
     RenderSnapshot,
-    create_render,
-    find_render_internal,
-    find_snapshot,
-    get_render,
-    get_render_by_generation,
-    get_render_internal,
-    insert_render,
-    list_renders_by_user,
-    update_render,
+    find,
+    get,
+    insert,
+    list_by_user,
+    lock,
+    newest_by_generation,
+    newest_of_generation,
+    update,
 )
 from renderlab.store.users import get_or_create_user, get_user_by_token
 
@@ -35,18 +35,17 @@ __all__ = [
     "Page",
     "RenderSnapshot",
     "create_generation",
-    "create_render",
-    "find_render_internal",
-    "find_snapshot",
+    "find",
     "generation_props",
+    "get",
     "get_generation",
     "get_or_create_user",
-    "get_render",
-    "get_render_by_generation",
-    "get_render_internal",
     "get_user_by_token",
-    "insert_render",
+    "insert",
+    "list_by_user",
     "list_generations",
-    "list_renders_by_user",
-    "update_render",
+    "lock",
+    "newest_by_generation",
+    "newest_of_generation",
+    "update",
 ]

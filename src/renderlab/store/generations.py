@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from renderlab.compositions import TextAnimationProps
 from renderlab.ids import is_id
-from renderlab.models import Generation
+from renderlab.models import Generation, RenderStatus
 from renderlab.store.errors import NotFound
 from renderlab.store.paging import Page, page_newest_first
 
@@ -27,7 +27,7 @@ def create_generation(
         user_id=user_id,
         prompt=prompt,
         animation_props=valid.model_dump(mode="json"),
-        status="complete",
+        status=RenderStatus.COMPLETE,
     )
     session.add(generation)
     session.flush()

@@ -1,30 +1,44 @@
-"""Render CRUD: internal ``create`` / ``update`` for the pipeline, owner-scoped reads for users.
+"""Renders in the database: one read model, plain names.
 
-``update_render`` enforces the render's state machine, so no caller (a late worker, a
-redelivered Celery task) can move a finished render back or make progress go down.
+* :func:`find` / :func:`get`: one render as a :class:`RenderSnapshot` (the read model every
+  reader gets: API, change feed, supervisor), with one Core statement; ``user_id`` scopes the
+  read to its owner, so another user's render is not found, exactly as an id that does not
+  exist.
+* :func:`lock`: the ORM row, locked until the transaction ends, for the pipeline to change
+  with :func:`update`, which enforces the state machine, so no caller (a late worker, a
+  redelivered Celery task) can move a finished render back or make progress go down.
+
+Times are given by the caller (``now``, from ``services.clock``): the store never reads a
+clock of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import insert as insert_statement
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import flag_modified
 
-from renderlab.clock import now_ms
 from renderlab.ids import is_id, new_id
-from renderlab.models import TERMINAL_STATUSES, Render
+from renderlab.models import TERMINAL_STATUSES, Render, RenderStatus
 from renderlab.store.errors import InvalidUpdate, NotFound
 from renderlab.store.paging import Page, page_newest_first
 
 # pending -> rendering -> complete | failed; rendering -> pending when a lost worker's render is
 # handed out again. Terminal states only accept a re-signed output URL.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"pending", "rendering", "failed"}),
-    "rendering": frozenset({"rendering", "pending", "complete", "failed"}),
-    "complete": frozenset({"complete"}),
-    "failed": frozenset({"failed"}),
+    RenderStatus.PENDING: frozenset(
+        {RenderStatus.PENDING, RenderStatus.RENDERING, RenderStatus.FAILED}
+    ),
+    RenderStatus.RENDERING: frozenset(
+        {RenderStatus.RENDERING, RenderStatus.PENDING, RenderStatus.COMPLETE, RenderStatus.FAILED}
+    ),
+    RenderStatus.COMPLETE: frozenset({RenderStatus.COMPLETE}),
+    RenderStatus.FAILED: frozenset({RenderStatus.FAILED}),
 }
 UPDATABLE = frozenset(
     {
@@ -34,7 +48,7 @@ UPDATABLE = frozenset(
         "output_size",
         "error",
         "completed_at",
-        "render_id",
+        "job_id",
         "bucket_name",
         "output_key",
         "attempts",
@@ -43,9 +57,15 @@ UPDATABLE = frozenset(
         "lease_expires_at",
         "heartbeat_at",
         "quota_refunded",
+        "poster_key",
+        "error_code",
+        "expires_at",
+        "output_expired",
     }
 )
-TERMINAL_UPDATABLE = frozenset({"output_url", "quota_refunded"})
+TERMINAL_UPDATABLE = frozenset({"output_url", "quota_refunded", "expires_at", "output_expired"})
+"""What may still change once a render ended: the refund flag, and retention (its deadline, and
+whether the output is gone)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +75,7 @@ class RenderSnapshot:
     id: str
     user_id: str
     generation_id: str
-    render_id: str | None
+    job_id: str | None
     bucket_name: str | None
     status: str
     progress: int
@@ -69,8 +89,25 @@ class RenderSnapshot:
     fps: int
     codec: str
     duration_in_frames: int
+    poster_frame: int | None
+    warnings: list[str]
+    render_metadata: dict[str, Any] | None
+    webhook_url: str | None
+    error_code: str | None
+    expires_at: int | None
+    output_expired: bool
     updated_at: int
-    output_key: str | None  # not shown; lets a read re-sign ``output_url``
+    # Pipeline bookkeeping, not shown to users.
+    output_key: str | None
+    attempts: int
+    started_at: int | None
+    lease_owner: str | None
+    lease_expires_at: int | None
+    heartbeat_at: int | None
+    quota_refunded: bool
+    poster_key: str | None
+    cache_key: str | None
+    request_id: str | None
 
     @property
     def is_terminal(self) -> bool:
@@ -88,14 +125,19 @@ class RenderSnapshot:
 
 
 _FIELDS = tuple(f.name for f in fields(RenderSnapshot))
-_VISIBLE = tuple(name for name in _FIELDS if name not in ("updated_at", "output_key"))
-RENDER_COLUMNS = [Render.__table__.c[name] for name in _FIELDS]
+_HIDDEN = frozenset(
+    {"updated_at", "output_key", "attempts", "started_at", "lease_owner", "lease_expires_at"}
+    | {"heartbeat_at", "quota_refunded", "poster_key", "cache_key", "request_id"}
+)
+_VISIBLE = tuple(name for name in _FIELDS if name not in _HIDDEN)
+_COLUMNS = {name: Render.__mapper__.columns[name] for name in _FIELDS}
+RENDER_COLUMNS = list(_COLUMNS.values())
 _ONE_RENDER = select(*RENDER_COLUMNS).where(Render.id == bindparam("render_id"))
 _OWNED_RENDER = _ONE_RENDER.where(Render.user_id == bindparam("user_id"))
-_INSERT_RENDER = insert(Render)
+_INSERT_RENDER = insert_statement(Render)
 
 
-def insert_render(
+def insert(
     connection: Connection,
     *,
     user_id: str,
@@ -105,105 +147,126 @@ def insert_render(
     fps: int,
     duration_in_frames: int,
     codec: str = "h264",
-    status: str = "pending",
-    created_at: int | None = None,
+    now: int,
+    status: str = RenderStatus.PENDING,
+    poster_frame: int | None = None,
+    warnings: list[str] | None = None,
+    render_metadata: dict[str, Any] | None = None,
+    webhook_url: str | None = None,
+    cache_key: str | None = None,
+    request_id: str | None = None,
 ) -> RenderSnapshot:
     """Insert a new render with one Core statement and return it as a snapshot.
 
     This is the write behind every ``POST /v1/renders``: the ORM's unit of work around one
     insert cost more than the insert, and the caller only needs the row's values back, which
-    are all known before the statement runs.
+    are all known before the statement runs. ``now`` is the caller's clock
+    (``services.clock()``): the store never reads the wall clock itself.
     """
-    if status not in ("pending", "rendering"):
+    if status not in (RenderStatus.PENDING, RenderStatus.RENDERING):
         raise InvalidUpdate(f"a render starts pending or rendering, not {status}")
-    now = now_ms()
-    row = {
+    row: dict[str, Any] = {
         "id": new_id(),
         "user_id": user_id,
         "generation_id": generation_id,
-        "render_id": None,
+        "job_id": None,
         "bucket_name": None,
-        "status": status,
+        "status": str(status),
         "progress": 0,
         "output_url": None,
         "output_size": None,
         "error": None,
-        "created_at": created_at if created_at is not None else now,
+        "created_at": now,
         "completed_at": None,
         "width": width,
         "height": height,
         "fps": fps,
         "codec": codec,
         "duration_in_frames": duration_in_frames,
+        "poster_frame": poster_frame,
+        "warnings": list(warnings or ()),
+        "render_metadata": render_metadata,
+        "webhook_url": webhook_url,
+        "error_code": None,
+        "expires_at": None,
+        "output_expired": False,
         "updated_at": now,
         "output_key": None,
+        "attempts": 0,
+        "started_at": None,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "heartbeat_at": None,
+        "quota_refunded": False,
+        "poster_key": None,
+        "cache_key": cache_key,
+        "request_id": request_id,
     }
-    connection.execute(_INSERT_RENDER, {**row, "attempts": 0, "quota_refunded": False})
+    connection.execute(_INSERT_RENDER, {_COLUMNS[name].key: value for name, value in row.items()})
     return RenderSnapshot(**row)
 
 
-def create_render(session: Session, **fields: Any) -> Render:
-    """:func:`insert_render` for ORM callers: the same row, returned as a ``Render``."""
-    snapshot = insert_render(session.connection(), **fields)
-    return get_render_internal(session, snapshot.id)
+Reader = Connection | Session
 
 
-def find_snapshot(
-    connection: Connection, render_id: str, user_id: str | None = None
-) -> RenderSnapshot | None:
-    """One render by id (only the user's, when ``user_id`` is given), read with one Core
-    statement: the API's hottest read, where an ORM session would cost more than the query."""
+def find(reader: Reader, render_id: str, *, user_id: str | None = None) -> RenderSnapshot | None:
+    """One render by id (only the user's, when ``user_id`` is given), or None; one Core
+    statement, on a bare connection (``Database.read_one``) or inside a session."""
     if not is_id(render_id):
         return None
+    connection = reader.connection() if isinstance(reader, Session) else reader
     if user_id is None:
-        row = connection.execute(_ONE_RENDER, {"render_id": render_id}).first()
+        result = connection.execute(_ONE_RENDER, {"render_id": render_id})
     else:
-        row = connection.execute(_OWNED_RENDER, {"render_id": render_id, "user_id": user_id})
-        row = row.first()
+        result = connection.execute(_OWNED_RENDER, {"render_id": render_id, "user_id": user_id})
+    row = result.first()
     return None if row is None else RenderSnapshot(*row)
 
 
-def get_render_internal(session: Session, render_id: str, *, lock: bool = False) -> Render:
-    """Any user's render, for the pipeline. ``lock`` holds the row until the transaction ends."""
-    if not is_id(render_id):
-        raise NotFound("render not found")
-    statement = select(Render).where(Render.id == render_id)
-    if lock:
-        statement = statement.with_for_update().execution_options(populate_existing=True)
-    render = session.execute(statement).scalar_one_or_none()
+def get(reader: Reader, render_id: str, *, user_id: str | None = None) -> RenderSnapshot:
+    """:func:`find`, or :class:`NotFound`."""
+    render = find(reader, render_id, user_id=user_id)
     if render is None:
         raise NotFound("render not found")
     return render
 
 
-def find_render_internal(session: Session, render_id: str, *, lock: bool = False) -> Render | None:
-    """Like :func:`get_render_internal`, but None for a missing render: the pipeline's
-    compare-and-set steps treat a deleted render as "nothing to do"."""
-    try:
-        return get_render_internal(session, render_id, lock=lock)
-    except NotFound:
+def lock(session: Session, render_id: str) -> Render | None:
+    """The render row, locked until the transaction ends (for :func:`update`), or None."""
+    if not is_id(render_id):
         return None
+    statement = (
+        select(Render)
+        .where(Render.id == render_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.execute(statement).scalar_one_or_none()
 
 
-def update_render(session: Session, id_: str, /, **changes: Any) -> Render:
-    """Apply ``changes`` to render ``id_`` if its state machine allows them, else InvalidUpdate.
-
-    ``id_`` is positional-only because ``render_id`` (the backend's job id, a seed field) is
-    itself an updatable field.
+def update(session: Session, render_id: str, *, now: int, **changes: Any) -> Render:
+    """Apply ``changes`` to the render if its state machine allows them, else InvalidUpdate;
+    NotFound for a render that does not exist. ``now`` (the caller's ``services.clock()``)
+    stamps ``updated_at`` and, on a terminal transition, ``completed_at``.
     """
     unknown = set(changes) - UPDATABLE
     if unknown:
         raise InvalidUpdate(f"not updatable: {', '.join(sorted(unknown))}")
-    render = get_render_internal(session, id_, lock=True)
+    render = lock(session, render_id)
+    if render is None:
+        raise NotFound("render not found")
     _check(render, changes)
-    if changes.get("status") == "complete":
+    if changes.get("status") == RenderStatus.COMPLETE:
         changes.setdefault("progress", 100)
-        changes.setdefault("completed_at", now_ms())
-    elif changes.get("status") == "failed" and render.status != "failed":
-        changes.setdefault("completed_at", now_ms())
+        changes.setdefault("completed_at", now)
+    elif changes.get("status") == RenderStatus.FAILED and render.status != RenderStatus.FAILED:
+        changes.setdefault("completed_at", now)
+    if "status" in changes:
+        changes["status"] = str(RenderStatus(changes["status"]))
     for field, value in changes.items():
         setattr(render, field, value)
-    render.updated_at = now_ms()
+    render.updated_at = now
+    flag_modified(render, "updated_at")  # written even when unchanged: no wall-clock onupdate
     session.flush()
     return render
 
@@ -226,14 +289,7 @@ def _check(render: Render, changes: dict[str, Any]) -> None:
             raise InvalidUpdate(f"progress cannot go down ({render.progress} -> {progress})")
 
 
-def get_render(session: Session, user_id: str, render_id: str) -> Render:
-    render = get_render_internal(session, render_id)
-    if render.user_id != user_id:
-        raise NotFound("render not found")
-    return render
-
-
-def get_render_by_generation(session: Session, user_id: str, generation_id: str) -> Render | None:
+def newest_of_generation(session: Session, user_id: str, generation_id: str) -> Render | None:
     """The newest render of a generation the user owns (the seed's getByGeneration)."""
     if not is_id(generation_id):
         return None
@@ -245,8 +301,33 @@ def get_render_by_generation(session: Session, user_id: str, generation_id: str)
     ).scalar_one_or_none()
 
 
-def list_renders_by_user(
+def list_by_user(
     session: Session, user_id: str, *, limit: int = 20, cursor: str | None = None
 ) -> Page[Render]:
     statement = select(Render).where(Render.user_id == user_id)
     return page_newest_first(session, statement, Render, limit, cursor)
+
+
+def newest_by_generation(
+    session: Session, user_id: str, generation_ids: Sequence[str]
+) -> dict[str, Render]:
+    """``{generation_id: newest render}`` for those of ``generation_ids`` that have one: a
+    history page shows each generation with its newest render, in one windowed query."""
+    if not generation_ids:
+        return {}
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=Render.generation_id,
+            order_by=(Render.created_at.desc(), Render.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(Render, rank)
+        .where(Render.user_id == user_id, Render.generation_id.in_(list(generation_ids)))
+        .subquery()
+    )
+    newest = aliased(Render, ranked)
+    rows = session.execute(select(newest).where(ranked.c.rank == 1)).scalars()
+    return {render.generation_id: render for render in rows}

@@ -3,24 +3,27 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from starlette.concurrency import run_in_threadpool
 
-from renderlab import caps, store
+from renderlab import store
 from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
-from renderlab.api.errors import ApiError, invalid
-from renderlab.api.queries import latest_renders
 from renderlab.api.routes import AUTHED, PageQuery, errors, json_response, paging
+from renderlab.api.routes.stills import still_png
 from renderlab.api.schemas import GenerationCreate, GenerationOut, GenerationPage, RenderOut
-from renderlab.api.stills_guard import still_slot
 from renderlab.compositions import TextAnimationProps
 
 
 def router(ctx: ApiContext) -> APIRouter:
-    limits = ctx.limits
-    Me = Annotated[Principal, Depends(ctx.current_principal)]
-    Paging = paging(limits)
+    """The ``/v1/generations`` routes; their numbers come from the app's own limits."""
     api = APIRouter(prefix="/v1/generations", tags=["generations"])
+    _add_crud(api, ctx)
+    _add_still(api, ctx)
+    return api
+
+
+def _add_crud(api: APIRouter, ctx: ApiContext) -> None:
+    Me = Annotated[Principal, Depends(ctx.current_principal)]
+    Paging = paging(ctx.limits)
 
     @api.post(
         "",
@@ -38,7 +41,10 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors(*AUTHED),
         summary="My generations, newest first",
     )
-    async def list_generations(me: Me, page: Paging) -> Response:
+    async def list_generations(
+        me: Me,
+        page: Paging,  # type: ignore[valid-type]
+    ) -> Response:
         return await ctx.call(_list, ctx, me, page)
 
     @api.get(
@@ -49,6 +55,11 @@ def router(ctx: ApiContext) -> APIRouter:
     )
     async def get_generation(id: str, me: Me) -> Response:
         return await ctx.call(_get, ctx, me, id)
+
+
+def _add_still(api: APIRouter, ctx: ApiContext) -> None:
+    limits = ctx.limits
+    Me = Annotated[Principal, Depends(ctx.current_principal)]
 
     @api.get(
         "/{id}/still",
@@ -67,35 +78,12 @@ def router(ctx: ApiContext) -> APIRouter:
         height: Annotated[int | None, Query(description="Even, within the size cap")] = None,
     ) -> Response:
         props = await ctx.call(_props, ctx, me.user_id, id)
-        size = caps.default_size(limits)
-        width = size.width if width is None else width
-        height = size.height if height is None else height
-        if frame >= props.duration_in_frames:
-            raise invalid(
-                "frame",
-                "query",
-                f"frame must be within 0..{props.duration_in_frames - 1} for this animation.",
-            )
-        try:
-            caps.check_size(width, height, limits)
-        except caps.CapError as exc:
-            raise ApiError(
-                422,
-                exc.code,
-                exc.message,
-                fields=[{"field": exc.field, "location": "query", "message": exc.message}],
-            ) from None
-        render_still = _renderer()
-        # Drawing a frame takes tens of milliseconds: Starlette's larger pool, not the DB's.
-        async with still_slot(ctx, me.user_id):
-            png = await run_in_threadpool(render_still, props, frame, width, height)
+        png = await still_png(ctx, me.user_id, props, frame, width, height, "query")
         return Response(
             png,
             media_type="image/png",
             headers={"Cache-Control": f"private, max-age={limits.still_cache_max_age_s}"},
         )
-
-    return api
 
 
 # Blocking work, run on the API's database threads (``ctx.call``).
@@ -113,7 +101,7 @@ def _create(ctx: ApiContext, me: Principal, body: GenerationCreate) -> Response:
 def _list(ctx: ApiContext, me: Principal, query: PageQuery) -> Response:
     with ctx.services.db.session() as session:  # (rows expire when the read session ends)
         page = store.list_generations(session, me.user_id, limit=query.limit, cursor=query.cursor)
-        latest = latest_renders(session, me.user_id, [g.id for g in page.items])
+        latest = store.newest_by_generation(session, me.user_id, [g.id for g in page.items])
         items = [
             GenerationOut.of(g, me.token_identifier, _render_or_none(ctx, latest.get(g.id), me))
             for g in page.items
@@ -124,7 +112,7 @@ def _list(ctx: ApiContext, me: Principal, query: PageQuery) -> Response:
 def _get(ctx: ApiContext, me: Principal, generation_id: str) -> Response:
     with ctx.services.db.session() as session:
         generation = store.get_generation(session, me.user_id, generation_id)
-        latest = store.get_render_by_generation(session, me.user_id, generation.id)
+        latest = store.newest_of_generation(session, me.user_id, generation.id)
         out = GenerationOut.of(generation, me.token_identifier, _render_or_none(ctx, latest, me))
     return json_response(out)
 
@@ -132,17 +120,10 @@ def _get(ctx: ApiContext, me: Principal, generation_id: str) -> Response:
 def _render_or_none(ctx: ApiContext, render: Any, me: Principal) -> RenderOut | None:
     if render is None:
         return None
-    return RenderOut.of(render, me.token_identifier, ctx.output_url(render))
+    return RenderOut.of(render, me.token_identifier, ctx.urls(render))
 
 
 def _props(ctx: ApiContext, user_id: str, generation_id: str) -> TextAnimationProps:
     with ctx.services.db.session() as session:
         generation = store.get_generation(session, user_id, generation_id)
         return TextAnimationProps(**generation.animation_props)
-
-
-def _renderer():  # type: ignore[no-untyped-def]
-    """The renderer is imported on first use: the API process never pays for it otherwise."""
-    from renderlab.render import render_still
-
-    return render_still

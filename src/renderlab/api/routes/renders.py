@@ -10,10 +10,10 @@ from renderlab import store
 from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
 from renderlab.api.errors import ApiError
-from renderlab.api.queries import read_render
 from renderlab.api.ratelimit_headers import policy_header
 from renderlab.api.routes import AUTHED, POLICY_HEADER, PageQuery, errors, json_response, paging
 from renderlab.api.schemas import DownloadURLOut, RenderCreate, RenderOut, RenderPage
+from renderlab.db import Database
 from renderlab.events import Subscription
 from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.store import RenderSnapshot
@@ -39,11 +39,17 @@ SSE_EVENT_SCHEMA = {
 
 
 def router(ctx: ApiContext) -> APIRouter:
+    """The ``/v1/renders`` routes; their numbers come from the app's own limits."""
+    api = APIRouter(prefix="/v1/renders", tags=["renders"])
+    _add_start_and_reads(api, ctx)
+    _add_stream_and_actions(api, ctx)
+    return api
+
+
+def _add_start_and_reads(api: APIRouter, ctx: ApiContext) -> None:
     limits = ctx.limits
-    db = ctx.services.db
     Me = Annotated[Principal, Depends(ctx.current_principal)]
     Paging = paging(limits)
-    api = APIRouter(prefix="/v1/renders", tags=["renders"])
 
     @api.post(
         "",
@@ -85,13 +91,18 @@ def router(ctx: ApiContext) -> APIRouter:
     )
     async def list_renders(
         me: Me,
-        page: Paging,
+        page: Paging,  # type: ignore[valid-type]
         generation_id: Annotated[
             str | None,
             Query(description="Only the newest render of this generation, as a one-item list."),
         ] = None,
     ) -> Response:
         return await ctx.call(_list, ctx, me, generation_id, page)
+
+
+def _add_stream_and_actions(api: APIRouter, ctx: ApiContext) -> None:
+    limits, db = ctx.limits, ctx.services.db
+    Me = Annotated[Principal, Depends(ctx.current_principal)]
 
     @api.get(
         "/{id}",
@@ -100,7 +111,7 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="One render",
     )
     async def get_render(id: str, me: Me) -> Response:
-        render = await ctx.call(read_render, db, me.user_id, id)
+        render = await ctx.call(_read, db, me.user_id, id)
         return json_response(_out(ctx, render, me))
 
     @api.get(
@@ -118,7 +129,7 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="Live progress (Server-Sent Events)",
     )
     async def render_events(id: str, me: Me) -> StreamingResponse:
-        first = await ctx.call(read_render, db, me.user_id, id)
+        first = await ctx.call(_read, db, me.user_id, id)
         stream = _events(ctx, first, me.token_identifier, limits.sse_keepalive_s)
         return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -140,10 +151,14 @@ def router(ctx: ApiContext) -> APIRouter:
     async def cancel_render(id: str, me: Me) -> Response:
         return await ctx.call(_cancel, ctx, me, id)
 
-    return api
-
 
 # Blocking work, run on the API's database threads (``ctx.call``).
+
+
+def _read(db: Database, user_id: str, render_id: str) -> RenderSnapshot:
+    """The user's render on a bare connection: the API's hottest read."""
+    with db.read_one() as connection:
+        return store.get(connection, render_id, user_id=user_id)
 
 
 def _create(
@@ -161,13 +176,11 @@ def _create(
 def _list(ctx: ApiContext, me: Principal, generation_id: str | None, query: PageQuery) -> Response:
     with ctx.services.db.session() as session:
         if generation_id is not None:
-            newest = store.get_render_by_generation(session, me.user_id, generation_id)
+            newest = store.newest_of_generation(session, me.user_id, generation_id)
             rows: list[Any] = [] if newest is None else [newest]
             next_cursor = None
         else:
-            page = store.list_renders_by_user(
-                session, me.user_id, limit=query.limit, cursor=query.cursor
-            )
+            page = store.list_by_user(session, me.user_id, limit=query.limit, cursor=query.cursor)
             rows, next_cursor = list(page.items), page.next_cursor
         items = [_out(ctx, render, me) for render in rows]
     return json_response(RenderPage.model_construct(items=items, next_cursor=next_cursor))
@@ -185,26 +198,28 @@ def _download_url(ctx: ApiContext, me: Principal, render_id: str) -> Response:
 
 
 def _cancel(ctx: ApiContext, me: Principal, render_id: str) -> Response:
-    from renderlab.pipeline import actions
+    from renderlab.pipeline import lifecycle
 
     try:
-        render = actions.cancel_render(ctx.services, me.user_id, render_id)
-    except actions.RenderFinished as exc:
+        render = lifecycle.cancel(ctx.services, me.user_id, render_id)
+    except lifecycle.RenderFinished as exc:
         raise ApiError(409, "render_finished", _message(exc, "already finished")) from None
     return json_response(_out(ctx, render, me))
 
 
 def _out(ctx: ApiContext, render: Any, me: Principal) -> RenderOut:
     """The render object with a freshly signed ``output_url`` (see ``ApiContext.output_url``)."""
-    return RenderOut.of(render, me.token_identifier, ctx.output_url(render))
+    return RenderOut.of(render, me.token_identifier, ctx.urls(render))
 
 
 def _message(exc: Exception, what: str) -> str:
     return str(exc) or f"The render is {what}."
 
 
-def _event(snapshot: RenderSnapshot, token_identifier: str) -> bytes:
-    data = RenderOut.of(snapshot, token_identifier).model_dump_json()
+def _event(ctx: ApiContext, snapshot: RenderSnapshot, token_identifier: str) -> bytes:
+    """One SSE event, its ``output_url`` signed at send time (a stream opened long after the
+    render completed still hands out a working link)."""
+    data = RenderOut.of(snapshot, token_identifier, ctx.urls(snapshot)).model_dump_json()
     return f"event: render\ndata: {data}\n\n".encode()
 
 
@@ -218,7 +233,7 @@ async def _events(
     """
     subscription: Subscription
     with ctx.feed.subscribe(first.id) as subscription:
-        yield _event(first, token_identifier)
+        yield _event(ctx, first, token_identifier)
         last = first
         while not last.is_terminal:
             snapshot = await subscription.next(keepalive_s)
@@ -228,4 +243,4 @@ async def _events(
                 # (An older snapshot can arrive when a new stream is handed the feed's last
                 # state after reading a newer one itself: never step back.)
                 last = snapshot
-                yield _event(snapshot, token_identifier)
+                yield _event(ctx, snapshot, token_identifier)

@@ -15,11 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from renderlab import caps
 from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
-from renderlab.api.errors import invalid
+from renderlab.api.errors import ApiError, invalid
 from renderlab.api.routes import AUTHED, errors
 from renderlab.api.schemas import RequestBody
 from renderlab.api.stills_guard import still_slot
 from renderlab.compositions import TextAnimationProps
+from renderlab.pipeline.start import requested_size
 
 
 class StillCreate(RequestBody):
@@ -27,6 +28,35 @@ class StillCreate(RequestBody):
     frame: int = Field(0, ge=0, description="0 .. duration_in_frames - 1")
     width: int | None = Field(None, description="Even, within the size cap; default 1920.")
     height: int | None = Field(None, description="Even, within the size cap; default 1080.")
+
+
+async def still_png(
+    ctx: ApiContext,
+    user_id: str,
+    props: TextAnimationProps,
+    frame: int,
+    width: int | None,
+    height: int | None,
+    location: str,
+) -> bytes:
+    """Frame ``frame`` of ``props`` as PNG, after the checks every still route makes (a 422
+    naming the field at ``location``: ``body`` or ``query``), within the user's still quota and
+    the process's bound on stills drawn at once (``still_slot``). Drawing takes tens of
+    milliseconds: it runs on Starlette's thread pool, not the database's."""
+    limits = ctx.limits
+    width, height = requested_size(props, width, height, limits)
+    if frame >= props.duration_in_frames:
+        message = f"frame must be within 0..{props.duration_in_frames - 1} for this animation."
+        raise invalid("frame", location, message)
+    try:
+        caps.check_render_size(width, height, props.width, props.height, limits)
+    except caps.CapError as exc:
+        field = {"field": exc.field, "location": location, "message": exc.message}
+        raise ApiError(422, exc.code, exc.message, fields=[field]) from None
+    from renderlab.render import render_still  # the renderer loads on first use
+
+    async with still_slot(ctx, user_id):
+        return await run_in_threadpool(render_still, props, frame, width, height)
 
 
 def router(ctx: ApiContext) -> APIRouter:
@@ -45,21 +75,8 @@ def router(ctx: ApiContext) -> APIRouter:
     )
     async def create_still(body: StillCreate, me: Me) -> Response:
         props = body.animation_props
-        size = caps.default_size(limits)
-        width = size.width if body.width is None else body.width
-        height = size.height if body.height is None else body.height
         caps.check_duration(props.duration_in_frames, props.fps, limits)  # CapError: a 422
-        caps.check_size(width, height, limits)
-        if body.frame >= props.duration_in_frames:
-            raise invalid(
-                "frame",
-                "body",
-                f"frame must be within 0..{props.duration_in_frames - 1} for this animation.",
-            )
-        from renderlab.render import render_still  # the renderer loads on first use
-
-        async with still_slot(ctx, me.user_id):
-            png = await run_in_threadpool(render_still, props, body.frame, width, height)
+        png = await still_png(ctx, me.user_id, props, body.frame, body.width, body.height, "body")
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     return api
