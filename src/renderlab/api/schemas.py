@@ -155,10 +155,25 @@ class GenerationPage(BaseModel):
 
 
 class RenderCreate(RequestBody):
-    generation_id: str
-    width: int | None = Field(None, description="Even, within the size cap; default 1920.")
-    height: int | None = Field(None, description="Even, within the size cap; default 1080.")
-    codec: str = Field("h264", description="Only h264 for now.")
+    generation_id: str = Field(description="The stored generation to render.")
+    width: int | None = Field(
+        None, description="Even, within the size cap, the composition's aspect; default its own."
+    )
+    height: int | None = Field(
+        None, description="Even, within the size cap, the composition's aspect; default its own."
+    )
+    codec: str = Field(
+        "h264", description="h264 (MP4), vp9 (WebM), prores (MOV, ProRes 4444) or gif."
+    )
+    poster_frame: int | None = Field(
+        None, ge=0, description="The frame of the poster image; default the last frame."
+    )
+    webhook_url: str | None = Field(
+        None, max_length=2048, description="http(s) URL told when the render ends."
+    )
+    metadata: dict[str, Any] | None = Field(
+        None, description="Any JSON object up to 1 KiB serialised; echoed in the render object."
+    )
 
 
 class RenderPage(BaseModel):

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -49,10 +50,19 @@ class IdempotencyConflict(ValueError):
 
 @dataclass(frozen=True)
 class RenderRequest:
-    generation_id: str
+    """What ``POST /v1/renders`` asks for, validated at the edge: a stored generation
+    (``generation_id``) or new props to store in the same transaction (``animation_props``,
+    with an optional ``prompt``), exactly one of the two."""
+
+    generation_id: str | None = None
     width: int | None = None
     height: int | None = None
     codec: str = "h264"
+    poster_frame: int | None = None
+    webhook_url: str | None = None
+    metadata: dict[str, Any] | None = None
+    animation_props: dict[str, Any] | None = None
+    prompt: str | None = None
 
     def fingerprint(self) -> str:
         body = json.dumps(self.__dict__, sort_keys=True, separators=(",", ":"))
@@ -139,6 +149,9 @@ def _start_in(
         duration_in_frames=props.duration_in_frames,
         codec=request.codec,
         now=services.clock(),
+        poster_frame=request.poster_frame,
+        webhook_url=request.webhook_url,
+        render_metadata=request.metadata,
     )
     if idempotency_key is not None:
         connection.execute(

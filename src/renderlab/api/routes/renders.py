@@ -165,7 +165,15 @@ def _create(
     ctx: ApiContext, me: Principal, body: RenderCreate, idempotency_key: str | None
 ) -> Response:
     services = ctx.services
-    request = RenderRequest(body.generation_id, body.width, body.height, body.codec)
+    request = RenderRequest(
+        generation_id=body.generation_id,
+        width=body.width,
+        height=body.height,
+        codec=body.codec,
+        poster_frame=body.poster_frame,
+        webhook_url=body.webhook_url,
+        metadata=body.metadata,
+    )
     render, created = start_render(services, me.user_id, request, idempotency_key=idempotency_key)
     headers = {"Location": f"/v1/renders/{render.id}", **policy_header(services.limits)}
     if not created:
