@@ -181,7 +181,8 @@ def test_a_composition_that_cannot_render_fails_at_once_without_retries(
 
     assert row["status"] == "failed"
     assert row["error"].startswith("The animation's settings are not valid"), row["error"]
-    assert row["quota_refunded"] is False, "the user's own settings: the slot is spent"
+    assert row["error_code"] == "invalid_props"
+    assert row["quota_refunded"] is True, "a render failing on its own props gives the slot back"
     assert all(c.attempts <= 1 for c in _chunks(services, render_id)), "a chunk was retried"
 
 

@@ -111,7 +111,9 @@ def prepare_process_tree(settings: Settings, port: int) -> Console:
 
     logs.configure(settings.log_format)
     os.environ["RENDERLAB_LOG_FORMAT"] = settings.log_format
-    metrics_dir.use_directory(settings.data_path / "metrics" / f"serve-{port}", clean=True)
+    metrics_dir.use_directory(
+        metrics_dir.directory_for(settings.data_path, f"serve-{port}"), clean=True
+    )
     return logs.stderr_console()
 
 

@@ -116,7 +116,7 @@ def setup_worker_observability(log_format: str, data_path: Path, hostname: str, 
             logs.configure("json", logging.getLevelName(level.upper()))
 
     safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in hostname)
-    metrics_dir.use_directory(data_path / "metrics" / f"worker-{safe}", clean=True)
+    metrics_dir.use_directory(metrics_dir.directory_for(data_path, f"worker-{safe}"), clean=True)
 
 
 def serve_metrics(host: str, port: int) -> None:
