@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import JsonDict
 
 from renderlab.caps import CODECS
 from renderlab.clock import ms_to_rfc3339
@@ -164,7 +165,7 @@ class GenerationPage(BaseModel):
 # (caps, the route), with their own error codes. The size bounds are the default caps
 # (``RENDERLAB_MAX_WIDTH``/``_HEIGHT``): either side may be up to the long cap (portrait).
 _DEFAULTS = Limits()
-_SIDE = {
+_SIDE: JsonDict = {
     "minimum": _DEFAULTS.min_dimension,
     "maximum": max(_DEFAULTS.max_width, _DEFAULTS.max_height),
     "multipleOf": 2,

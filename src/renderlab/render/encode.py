@@ -59,7 +59,7 @@ def fill_yuv420p(frame: av.VideoFrame, buffer: np.ndarray) -> None:
     )
     for plane, source in zip(frame.planes, sources, strict=True):
         rows, cols = source.shape
-        view = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+        view = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
         view[:rows, :cols] = source
 
 

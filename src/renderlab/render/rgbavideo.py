@@ -16,11 +16,13 @@ import contextlib
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Final, Literal, cast
 
 import av
 import numpy as np
 from av.video.frame import PictureType
 from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
+from av.video.stream import VideoStream
 
 from renderlab.render import vp9
 from renderlab.render.formats import OutputFormat
@@ -29,10 +31,10 @@ from renderlab.render.gop import KeyframeClock
 ProgressCallback = Callable[[int, int], None]
 PROGRESS_EVERY = 5
 _BT709 = 1
-_SIDE = "matroska_block_additional"
+_SIDE: Final[Literal["matroska_block_additional"]] = "matroska_block_additional"
 
 
-def _encoder_options(fmt: OutputFormat) -> dict[str, str]:
+def _encoder_options(fmt: OutputFormat) -> dict[str, object]:
     if fmt.codec == "vp9":
         return {
             "deadline": "realtime",  # "good" costs 5-10x more per picture here
@@ -72,7 +74,8 @@ class RgbaVideoWriter:
         self._reformatter = VideoReformatter()
         self._container = av.open(str(path), "w", format=fmt.container)
         try:
-            stream = self._container.add_stream(fmt.encoder, rate=fps)
+            # A video encoder's name always gives a video stream (PyAV types it by literal).
+            stream = cast(VideoStream, self._container.add_stream(fmt.encoder, rate=fps))
             stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
             ctx = stream.codec_context
             ctx.color_primaries = ctx.color_trc = ctx.colorspace = _BT709
