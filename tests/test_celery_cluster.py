@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from renderlab.config import Settings
 from renderlab.limits import Limits
-from renderlab.models import Generation, RenderChunk
+from renderlab.models import Generation, RenderChunk, RenderStatus
 from renderlab.pipeline import chunked
 from renderlab.pipeline.failures import WORKER_LOST
 from renderlab.pipeline.start import RenderRequest, start_render
@@ -127,7 +127,7 @@ def _finished(services: Services, render_id: str, seen: list[int] | None = None)
         row = full_row(services.db, render_id)
         if seen is not None:
             seen.append(row["progress"])
-        return row if row["status"] in ("complete", "failed") else None
+        return row if RenderStatus(row["status"]).is_terminal else None
 
     return check
 

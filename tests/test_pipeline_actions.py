@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from renderlab import store
-from renderlab.limits import Limits
 from renderlab.pipeline import actions, lifecycle
 from renderlab.pipeline.claim import lease_owner
 from renderlab.pipeline.failures import Failure
@@ -21,10 +20,8 @@ from renderlab.storage import LocalStorage
 from tests.conftest import FakeClock
 from tests.factories import make_user
 from tests.pipeline_helpers import (
-    FAST_LIMITS,
     SMALL,
     full_row,
-    pipeline_services,
     remaining_quota,
     started,
 )
@@ -44,11 +41,6 @@ class CancelRecorder:
 
     def cancel(self, render_id: str) -> None:
         self.cancelled.append(render_id)
-
-
-@pytest.fixture
-def svc(services: Services, clock: FakeClock) -> Services:
-    return pipeline_services(services.settings, services.db, Limits(**FAST_LIMITS), clock=clock)
 
 
 def completed(svc: Services, tmp_path: Path, name: str = "alice") -> tuple[str, str]:

@@ -37,12 +37,6 @@ from tests.pipeline_helpers import (
 )
 
 
-@pytest.fixture
-def svc(services: Services, clock: FakeClock) -> Services:
-    """The conftest services (fake clock) with short timings and real local storage."""
-    return pipeline_services(services.settings, services.db, Limits(**FAST_LIMITS), clock=clock)
-
-
 def run(svc: Services, render_id: str, tmp_path: Path, **kwargs: object) -> object:
     token = uuid.uuid4().hex[:8]
     return run_render(

@@ -9,8 +9,9 @@ not part of the ``/v1`` contract; clients only ever follow the URLs they are giv
 Order matters: the parameters and the key's shape are checked before anything touches the
 disk, the signature before the expiry (so only links we really issued are reported expired),
 then the file. Ranges (single and multiple 206, 416) are Starlette's ``FileResponse``, which
-has parsed ``Range`` and ``If-Range`` itself since 0.39 (FastAPI 0.115 needs a later one); the
-route tests check 206 and 416 over real HTTP so a regression would show.
+has parsed ``Range`` and ``If-Range`` itself since 0.39 (FastAPI 0.115 needs a later one);
+its refusals (400, 416) are answered in the error shape by ``RangedFileResponse``. The route
+tests check 206, 400 and 416 over real HTTP so a regression would show.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.datastructures import Headers
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    MalformedRangeHeader,
+    RangeNotSatisfiable,
+    Response,
+)
+from starlette.types import Receive, Scope, Send
 
 from renderlab.storage import signing
 from renderlab.storage.base import InvalidKey, validate_key
@@ -32,9 +41,44 @@ from renderlab.storage.local import LocalStorage
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
-    return JSONResponse(body, status_code=status, headers=_NO_STORE)
+    return JSONResponse(body, status_code=status, headers={**_NO_STORE, **(headers or {})})
+
+
+class RangedFileResponse(FileResponse):
+    """Starlette's ``FileResponse`` whose refusals of a ``Range`` are in the contract's error
+    shape: Starlette answers a malformed one with a plain-text 400 and an unsatisfiable one
+    with an empty 416. The range is parsed here by Starlette's own parser, under the same
+    conditions, so what is served is unchanged."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self._range_refusal(scope)
+        if refusal is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await refusal(scope, receive, send)
+
+    def _range_refusal(self, scope: Scope) -> Response | None:
+        headers = Headers(scope=scope)
+        http_range, if_range = headers.get("range"), headers.get("if-range")
+        if http_range is None or self.stat_result is None or self.status_code != 200:
+            return None
+        if if_range is not None and not self._should_use_range(if_range):
+            return None
+        size = self.stat_result.st_size
+        try:
+            self._parse_range_header(http_range, size)
+        except MalformedRangeHeader:
+            return _error(400, "bad_request", "The Range header is malformed.")
+        except RangeNotSatisfiable:
+            message = f"The Range asks for bytes past the end of the file ({size} bytes)."
+            return _error(
+                416, "range_not_satisfiable", message, {"Content-Range": f"bytes */{size}"}
+            )
+        return None
 
 
 def forbidden() -> JSONResponse:
@@ -79,7 +123,7 @@ def download_response(
         return _error(
             404, "not_found", "The video for this link no longer exists. Render it again."
         )
-    return FileResponse(
+    return RangedFileResponse(
         path,
         media_type="video/mp4",
         stat_result=stat_result,

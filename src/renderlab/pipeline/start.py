@@ -131,7 +131,10 @@ def _start_in(
         earlier = _replay(connection, services, user_id, idempotency_key, request.fingerprint())
         if earlier is not None:
             return earlier, False
-    props = TextAnimationProps(**store.generation_props(connection, user_id, request.generation_id))
+    generation_id = request.generation_id
+    if generation_id is None:  # what generation_props answers for a missing id, said typed
+        raise store.NotFound("generation not found")
+    props = TextAnimationProps(**store.generation_props(connection, user_id, generation_id))
     width, height = requested_size(props, request.width, request.height, limits)
     caps.check_codec(request.codec)
     caps.check_render(props, width, height, limits)
@@ -142,7 +145,7 @@ def _start_in(
     render = store.insert(
         connection,
         user_id=user_id,
-        generation_id=request.generation_id,
+        generation_id=generation_id,
         width=width,
         height=height,
         fps=props.fps,
