@@ -236,3 +236,20 @@ def test_traversal_is_refused_even_with_a_valid_signature(served: Served, path: 
     assert b'"code":"forbidden"' in body
     assert b"outside the storage root" not in body
     assert b"root:" not in body
+
+
+def test_a_link_serves_the_disposition_and_type_it_was_signed_with(
+    served: Served, client: httpx.Client, video: str
+) -> None:
+    url = served.storage.signed_url(
+        KEY, expires_in_s=600, filename="c.webm", disposition="inline", content_type="video/webm"
+    ).url
+    response = client.get(url)
+    assert response.status_code == 200 and response.content == VIDEO
+    assert response.headers["content-type"] == "video/webm"
+    assert response.headers["content-disposition"].startswith('inline; filename="c.webm"')
+    for name, value in (("disposition", "attachment"), ("type", "text/html")):
+        forged = client.get(_with_query(url, **{name: value}))
+        assert forged.status_code == 403 and _error_code(forged) == "forbidden"
+    nonsense = client.get(_with_query(url, disposition="evil"))
+    assert nonsense.status_code == 403 and _error_code(nonsense) == "forbidden"
