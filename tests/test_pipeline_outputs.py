@@ -3,6 +3,7 @@ behind by a render that fails after an attempt stored them (cancelled, or its wo
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,13 @@ def test_a_completed_render_keeps_its_files(svc: Services, tmp_path: Path) -> No
     )
     assert done.status == "complete"
     assert all(svc.storage.exists(key) for key in keys)
+
+
+def test_cancelling_a_render_never_claimed_asks_storage_nothing(
+    svc: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    user, render_id = started(svc)
+    svc.storage_factory, svc._storage = None, None  # any storage call now fails (and is logged)
+    with caplog.at_level(logging.WARNING, logger="renderlab.pipeline.outputs"):
+        assert lifecycle.cancel(svc, user, render_id).status == "failed"
+    assert not caplog.records

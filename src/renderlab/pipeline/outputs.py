@@ -89,8 +89,9 @@ def discard(services: Services, *stored: str) -> None:
 
 def discard_failed(session: Session, services: Services, render: Render, outcome: object) -> None:
     """``lifecycle.AT_END`` hook: a render that ends failed loses whatever an attempt stored
-    under its keys (a worker killed between storing and completing cannot clean up itself)."""
-    if render.status != RenderStatus.FAILED:
+    under its keys (a worker killed between storing and completing cannot clean up itself).
+    A render never claimed stored nothing: cancelling it costs no storage call."""
+    if render.status != RenderStatus.FAILED or not render.attempts:
         return
     try:
         discard(services, output_key(render), poster_key(render))
