@@ -128,10 +128,15 @@ def test_download_url_is_signed_afresh_from_the_output_key(
     query = {name: values[0] for name, values in parse_qs(parts.query).items()}
     storage = svc.storage
     assert isinstance(storage, LocalStorage)
+    assert query["type"] == "video/mp4"
     assert storage.verify(
-        stored["output_key"], int(query["expires"]), query["filename"], query["sig"]
+        stored["output_key"],
+        int(query["expires"]),
+        query["filename"],
+        query["sig"],
+        content_type=query["type"],
     )
-    assert query["filename"].endswith(".mp4")
+    assert query["filename"] == f"render-{render_id}.mp4"
 
 
 def test_download_url_needs_a_complete_render_of_ones_own(svc: Services, tmp_path: Path) -> None:

@@ -266,3 +266,20 @@ def test_a_bad_range_answers_in_the_error_shape(
             assert error["code"] == ("range_not_satisfiable" if status == 416 else "bad_request")
             assert error["message"].endswith(".")
     assert client.get(_url(served), headers={"Range": "bytes=0-9"}).status_code == 206
+
+
+def test_a_link_serves_the_disposition_and_type_it_was_signed_with(
+    served: Served, client: httpx.Client, video: str
+) -> None:
+    url = served.storage.signed_url(
+        KEY, expires_in_s=600, filename="c.webm", disposition="inline", content_type="video/webm"
+    ).url
+    response = client.get(url)
+    assert response.status_code == 200 and response.content == VIDEO
+    assert response.headers["content-type"] == "video/webm"
+    assert response.headers["content-disposition"].startswith('inline; filename="c.webm"')
+    for name, value in (("disposition", "attachment"), ("type", "text/html")):
+        forged = client.get(_with_query(url, **{name: value}))
+        assert forged.status_code == 403 and _error_code(forged) == "forbidden"
+    nonsense = client.get(_with_query(url, disposition="evil"))
+    assert nonsense.status_code == 403 and _error_code(nonsense) == "forbidden"

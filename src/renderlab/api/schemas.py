@@ -211,6 +211,24 @@ class RenderPage(BaseModel):
     next_cursor: str | None
 
 
+class DownloadURLRequest(RequestBody):
+    """The optional body of ``POST /v1/renders/{id}/download-url``."""
+
+    disposition: Literal["attachment", "inline"] = Field(
+        "attachment",
+        description="attachment: the browser saves the file; inline: it shows it (a video tag, "
+        "a new tab).",
+    )
+    filename: str | None = Field(
+        None,
+        min_length=1,
+        max_length=150,
+        description="The download's name, cleaned of path separators, quotes and control "
+        "characters; its extension is always the codec's (`.mp4`, `.webm`, `.mov`, `.gif`). "
+        "Default `render-<id>.<ext>`.",
+    )
+
+
 class DownloadURLOut(BaseModel):
     url: str
     expires_at: str
