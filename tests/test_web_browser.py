@@ -163,7 +163,8 @@ EXPECTED = [(422, "/v1/stills"), (422, "/v1/generations")]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("web") / "data"
-    with serve(data, RENDERLAB_WORKERS="1", RENDERLAB_RENDERS_PER_HOUR=str(QUOTA)) as running:
+    env = {"RENDERLAB_RENDERS_PER_HOUR": str(QUOTA), "RENDERLAB_MAX_CONCURRENT_RENDERS": "1"}
+    with serve(data, RENDERLAB_WORKERS="1", **env) as running:
         if httpx.post(f"{running.base}/v1/stills", json={}).status_code == 404:
             pytest.fail(
                 "POST /v1/stills is not mounted: the page's live preview needs it "
@@ -450,6 +451,40 @@ def test_journey_type_pick_render_download_cancel_delete_run_out(
     delete_an_animation(page, text)
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport[0]
     assert unexpected(console, EXPECTED) == []
+
+
+def test_a_render_refused_while_another_runs_says_so_and_keeps_following_it(
+    server: Server, new_page: Callable[..., Page]
+) -> None:
+    """The server runs one render per user at once: a second Render is refused (429
+    too_many_concurrent_renders) in plain words, costs no quota, and the panel keeps
+    following the running render, which can still be cancelled."""
+    console: list[ConsoleEntry] = []
+    page = new_page(console, DESKTOP)
+    sign_in(page, server.base, "busy")
+    page.get_by_label("Text", exact=True).fill("A long typewriter render " * 4)
+    page.get_by_label("Style").select_option("typewriter")
+    page.get_by_label("Duration (seconds)").fill("20")
+    page.get_by_label("Video size").select_option("full")
+    preview_src(page)
+    button = page.get_by_role("button", name="Render video")
+    button.click()
+    expect(page.locator("#progress-title")).to_have_text(re.compile("Waiting to start|Rendering"))
+    expect(page.locator("#quota-text")).to_have_text(f"1 of {QUOTA} renders left this hour")
+    shown = page.locator("#progress").get_attribute("data-render-id")
+    with page.expect_response(lambda r: r.url.endswith("/v1/renders")) as refused:
+        button.click()
+    assert refused.value.status == 429
+    assert refused.value.json()["error"]["code"] == "too_many_concurrent_renders"
+    expect(page.locator("#render-error")).to_have_text(re.compile("^You already have as many"))
+    expect(page.locator("#render-error")).not_to_contain_text("_")
+    expect(page.locator("#progress")).to_be_visible()
+    expect(page.locator("#progress")).to_have_attribute("data-render-id", shown or "")
+    expect(page.locator("#quota-text")).to_have_text(f"1 of {QUOTA} renders left this hour")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#progress-title")).to_have_text("Cancelled")
+    expect(page.locator("#quota-text")).to_have_text(f"{QUOTA} of {QUOTA} renders left this hour")
+    assert unexpected(console, [(429, "/v1/renders")]) == []
 
 
 def test_form_speaks_plainly_and_keeps_what_was_typed(

@@ -91,7 +91,9 @@ async function storeGeneration() {
 
 function showRenderError(error) {
   let message = error.message;
-  if (error instanceof ApiError && error.status === 429 && error.code !== "too_many_concurrent_renders") {
+  if (error instanceof ApiError && error.code === "too_many_concurrent_renders") {
+    message = "You already have as many renders going as this server allows at once: wait for one to finish (or cancel one), then press Render again. This did not use a render.";
+  } else if (error instanceof ApiError && error.status === 429) {
     const wait = error.retryAfterMs ?? 0;
     message += ` Next free slot at ${timeOfDay(new Date(Date.now() + wait))} (in ${clock(wait)}).`;
     quota.exhausted(wait);
@@ -123,6 +125,7 @@ async function launch(getGenerationId, size, codec, text) {
   renderButton.textContent = STARTING_LABEL;
   renderButton.setAttribute("aria-busy", "true");
   renderError.hidden = true;
+  const running = panel.active ? { render: panel.render, text: panel.text } : null;
   panel.clear(); // the panel shows this render or nothing: never the previous animation's
   try {
     const generationId = await getGenerationId();
@@ -139,6 +142,8 @@ async function launch(getGenerationId, size, codec, text) {
       return; // the messages are beside the fields: no second red box
     }
     if (error instanceof ApiError && error.status === 401) return; // back at sign-in
+    // Refused while others run: keep following the one that was shown.
+    if (running && error instanceof ApiError && error.code === "too_many_concurrent_renders") showRender(running.render, running.text);
     showRenderError(error);
   } finally {
     launching = false;

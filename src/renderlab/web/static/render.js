@@ -15,6 +15,22 @@ const TITLES = {
   failed: "Render failed",
 };
 const URL_MARGIN_MS = 60_000; // refresh a signed URL this long before it expires
+const ENDED = new Set(["complete", "failed"]);
+
+/** The panel's title: a failure says what ended it ("Cancelled", "Timed out"). */
+function titleOf(render) {
+  if (render.status === "failed" && render.error_code && render.error_code !== "render_failed") {
+    const label = statusLabel(render);
+    if (label !== "Failed") return label;
+  }
+  return TITLES[render.status] ?? render.status;
+}
+
+/** Whether `next` may replace `shown` (same render): once ended, only another ended snapshot
+ * may (the cancel response and the stream's last event may arrive in either order). */
+function replaces(shown, next) {
+  return !shown || shown.id !== next.id || !ENDED.has(shown.status) || ENDED.has(next.status);
+}
 
 export class RenderPanel {
   constructor({ onFinished, onRetry, onUpdate = () => {} }) {
@@ -84,6 +100,11 @@ export class RenderPanel {
       });
   }
 
+  /** Whether the panel follows a render that has not ended. */
+  get active() {
+    return Boolean(this.render && !ENDED.has(this.render.status));
+  }
+
   /** Nothing shown: a new animation, or a refused render, must not show an older result. */
   clear() {
     this.stop();
@@ -100,6 +121,7 @@ export class RenderPanel {
   }
 
   update(render) {
+    if (!replaces(this.render, render)) return; // an older snapshot arriving late
     if (this.render && this.render.id === render.id && render.progress < this.render.progress) {
       render = { ...render, progress: this.render.progress }; // never step back
     }
@@ -108,14 +130,16 @@ export class RenderPanel {
     this.bar.value = progress;
     this.bar.setAttribute("aria-valuetext", `${progress}%`);
     this.percent.textContent = `${progress}%`;
-    this.title.textContent = TITLES[render.status] ?? render.status;
+    this.title.textContent = titleOf(render);
     this.section.dataset.status = render.status;
+    this.section.dataset.renderId = render.id;
     const active = render.status === "pending" || render.status === "rendering";
     this.cancelButton.hidden = !active;
     this.completeBox.hidden = render.status !== "complete";
     this.failedBox.hidden = render.status !== "failed";
     if (render.status === "pending") this.eta.textContent = "Waiting for a worker…";
     if (render.status === "rendering") this.estimate(progress);
+    if (render.status === "failed") this.failedMessage.textContent = render.error || "The render failed.";
     this.onUpdate(render);
     const step = Math.floor(progress / 25) * 25;
     if (active && step > this.lastAnnounced) {
@@ -159,7 +183,7 @@ export class RenderPanel {
       this.showDownload(render);
     } else {
       this.eta.textContent = "Stopped";
-      this.showFailure(render.error || "The render failed.", render.error_code ? statusLabel(render) : TITLES.failed);
+      this.showFailure(render.error || "The render failed.", titleOf(render));
     }
     this.onFinished(render);
   }
