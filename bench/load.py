@@ -61,6 +61,7 @@ class Stats:
     errors: list[str] = field(default_factory=list)
     sse_first_event_ms: list[float] = field(default_factory=list)
     deleted: set[str] = field(default_factory=set)
+    cancelled_by_delete: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     concurrency_refused: int = 0
 
     def record(self, op: str, started: float, status: int) -> None:
@@ -172,8 +173,9 @@ async def user(
                 render_id = render.json()["id"]
                 stats.accepted[name].append(render_id)
                 turn = deletion_turn(len(stats.accepted[name]), getattr(args, "delete_every", 0))
-                if turn == "now":
+                if turn == "now":  # pending: cancelled first, its quota slot comes back
                     await delete(stats, client, render_id)
+                    stats.cancelled_by_delete[name] += render_id in stats.deleted
                 else:
                     task = watch(stats, client, render_id, args.render_timeout, turn == "after")
                     watchers.append(asyncio.create_task(task))
@@ -293,8 +295,14 @@ def report(stats: Stats, seconds: float, finals: dict[str, str], label: str = "R
         f"concurrency cap: {stats.concurrency_refused}, deleted: {len(stats.deleted)}, "
         f"final: {dict(outcome)}"
     )
-    most = max((len(v) for v in stats.accepted.values()), default=0)
-    print(f"max renders accepted by one user: {most} (quota {stats.quota})")
+    most = max(
+        (len(v) - stats.cancelled_by_delete[name] for name, v in stats.accepted.items()),
+        default=0,
+    )
+    print(
+        f"max renders accepted by one user, less those deleted at once (refunded): {most} "
+        f"(quota {stats.quota})"
+    )
     for line in stats.errors[:20]:
         print("error:", line)
     ok = (
