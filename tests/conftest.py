@@ -11,6 +11,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -20,6 +21,7 @@ from renderlab.db import Database, upgrade
 from renderlab.limits import Limits
 from renderlab.models import Base
 from renderlab.services import Services
+from tests.pipeline_helpers import FAST_LIMITS, pipeline_services
 
 pytest_plugins = ["tests.s3_server"]
 
@@ -130,3 +132,16 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 def services(settings: Settings, limits: Limits, db: Database, clock: FakeClock) -> Services:
     return Services(settings=settings, limits=limits, db=db, clock=clock)
+
+
+@pytest.fixture
+def svc_limits() -> dict[str, Any]:
+    """The limits of ``svc``: short timings. A test module overrides this fixture for others."""
+    return FAST_LIMITS
+
+
+@pytest.fixture
+def svc(services: Services, clock: FakeClock, svc_limits: dict[str, Any]) -> Services:
+    """The conftest services (fake clock) with ``svc_limits`` and real local storage: what the
+    pipeline tests run renders against."""
+    return pipeline_services(services.settings, services.db, Limits(**svc_limits), clock=clock)

@@ -20,7 +20,7 @@ from renderlab.clock import Clock, now_ms
 from renderlab.config import Settings, read_or_create_secret
 from renderlab.db import Database
 from renderlab.limits import Limits
-from renderlab.models import Render
+from renderlab.models import Render, RenderStatus
 from renderlab.pipeline.embedded import EmbeddedWorkers
 from renderlab.quota import quota_status
 from renderlab.services import STORAGE_SECRET_FILE, Services
@@ -118,6 +118,18 @@ def wait_for(condition: Callable[[], Any], *, timeout: float = 30.0, interval: f
         if time.monotonic() > end:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def wait_terminal(read: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.02) -> Any:
+    """Poll ``read()`` (a snapshot, or a row as a dict) until the render is ``complete`` or
+    ``failed``, and return what was read then; fail the test on timeout."""
+
+    def terminal() -> Any:
+        row = read()
+        status = row["status"] if isinstance(row, dict) else row.status
+        return row if RenderStatus(status).is_terminal else None
+
+    return wait_for(terminal, timeout=timeout, interval=interval)
 
 
 class ProgressWatcher:

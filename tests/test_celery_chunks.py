@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -26,8 +27,8 @@ LIMITS = {"lease_ms": 1000, "chunk_frames": 150, "min_chunk_frames": 20}
 
 
 @pytest.fixture
-def svc(services: Services, clock: FakeClock) -> Services:
-    return pipeline_services(services.settings, services.db, Limits(**LIMITS), clock=clock)
+def svc_limits() -> dict[str, Any]:
+    return LIMITS
 
 
 def claimed(svc: Services, frames: int = 600) -> tuple[str, str, str]:

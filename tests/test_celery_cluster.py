@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from renderlab.config import Settings
 from renderlab.limits import Limits
-from renderlab.models import Generation, RenderChunk
+from renderlab.models import Generation, RenderChunk, RenderStatus
 from renderlab.pipeline import chunked
 from renderlab.pipeline.failures import WORKER_LOST
 from renderlab.pipeline.start import RenderRequest, start_render
@@ -127,7 +127,7 @@ def _finished(services: Services, render_id: str, seen: list[int] | None = None)
         row = full_row(services.db, render_id)
         if seen is not None:
             seen.append(row["progress"])
-        return row if row["status"] in ("complete", "failed") else None
+        return row if RenderStatus(row["status"]).is_terminal else None
 
     return check
 
@@ -181,7 +181,8 @@ def test_a_composition_that_cannot_render_fails_at_once_without_retries(
 
     assert row["status"] == "failed"
     assert row["error"].startswith("The animation's settings are not valid"), row["error"]
-    assert row["quota_refunded"] is False, "the user's own settings: the slot is spent"
+    assert row["error_code"] == "invalid_props"
+    assert row["quota_refunded"] is True, "a render failing on its own props gives the slot back"
     assert all(c.attempts <= 1 for c in _chunks(services, render_id)), "a chunk was retried"
 
 

@@ -19,7 +19,7 @@ from renderlab.workers.dispatch import CeleryDispatcher
 from tests.celery_helpers import AMQP_BROKER, kill, purge_queue, require_amqp, start_worker
 from tests.celery_helpers import unique_queue as new_queue
 from tests.factories import make_generation, make_user
-from tests.pipeline_helpers import ffprobe, full_row, wait_for
+from tests.pipeline_helpers import ffprobe, full_row, wait_terminal
 
 LIMITS = {"RENDERLAB_CHUNK_FRAMES": "30", "RENDERLAB_LEASE_MS": "2000"}
 
@@ -57,11 +57,7 @@ def test_a_render_runs_in_chunks_over_rabbitmq(pg_url: str, tmp_path: Path, queu
         generation = make_generation(services.db, user, style="slide-up", duration_in_frames=90)
         render, _ = start_render(services, user, RenderRequest(generation, 320, 180))
 
-        def finished() -> dict | None:
-            row = full_row(services.db, render.id)
-            return row if row["status"] in ("complete", "failed") else None
-
-        row = wait_for(finished, timeout=60, interval=0.05)
+        row = wait_terminal(lambda: full_row(services.db, render.id), timeout=60, interval=0.05)
         assert row["status"] == "complete", row["error"]
         assert len(chunked.chunk_workers(services, render.id)) == 3
         probe = ffprobe(services.storage.get_file(row["output_key"], tmp_path / "out.mp4"))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from renderlab.caps import CapError
 from renderlab.render import (
-    RenderSettingsError,
     join_segments,
     plan_chunks,
     render_chunk,
@@ -54,7 +54,7 @@ def test_plan_defaults() -> None:
     assert plan_chunks(100, 25) == [(0, 25), (25, 50), (50, 75), (75, 100)]
     assert plan_chunks(10, min_chunk_frames=20) == [(0, 10)]
     for bad in ({"chunk_size": 0}, {"workers": 0}):
-        with pytest.raises(RenderSettingsError):
+        with pytest.raises(CapError):
             plan_chunks(100, **bad)  # type: ignore[arg-type]
 
 

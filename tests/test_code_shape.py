@@ -9,7 +9,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "renderlab"
 MAX_FUNCTION_LINES = 60
 # Owned by other engineers this round (the CLI, the renderer): listed by name, so that nothing
 # else can grow past the limit unseen. Remove a line when its function is split.
-NOT_YET = {"cli/serve.py serve", "cli/worker.py worker", "render/bidi.py levels"}
+NOT_YET: set[str] = set()  # functions allowed over the limit for now: none
 
 
 def long_functions() -> list[str]:

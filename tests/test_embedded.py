@@ -38,6 +38,7 @@ from tests.pipeline_helpers import (
     remaining_quota,
     unwritable_storage_url,
     wait_for,
+    wait_terminal,
 )
 
 
@@ -93,7 +94,7 @@ def test_a_render_over_the_timeout_is_stopped_and_fails(settings: Settings, db: 
     user = make_user(db)
     with embedded(services, workers=1) as pool:
         render_id = start(services, user, HEAVY_PROPS, HEAVY_SIZE)
-        snapshot = wait_for(lambda: (s := read(db, render_id)).is_terminal and s, timeout=20)
+        snapshot = wait_terminal(lambda: read(db, render_id), timeout=20)
         wait_for(lambda: pool.running() == {}, timeout=2)
     assert (snapshot.status, snapshot.error) == ("failed", "Render timed out after 1 second.")
     row = full_row(db, render_id)
@@ -150,7 +151,7 @@ def test_a_worker_killed_on_its_last_attempt_fails_the_render_clearly(
         render_id = start(services, user, HEAVY_PROPS, HEAVY_SIZE)
         wait_for(lambda: rendering_with_progress(db, render_id))
         os.kill(holder_pid(db, render_id), signal.SIGKILL)
-        snapshot = wait_for(lambda: (s := read(db, render_id)).is_terminal and s, timeout=10)
+        snapshot = wait_terminal(lambda: read(db, render_id), timeout=10)
     assert (snapshot.status, snapshot.error) == ("failed", WORKER_LOST)
     assert remaining_quota(services, user) == 5
 
@@ -164,7 +165,7 @@ def test_storage_that_refuses_writes_fails_the_render_and_refunds(
     user = make_user(db)
     with embedded(services, workers=1):
         render_id = start(services, user, QUICK_PROPS, SMALL)
-        snapshot = wait_for(lambda: (s := read(db, render_id)).is_terminal and s, timeout=20)
+        snapshot = wait_terminal(lambda: read(db, render_id), timeout=20)
     assert (snapshot.status, snapshot.error) == ("failed", STORAGE_FAILED)
     assert remaining_quota(services, user) == 5
 

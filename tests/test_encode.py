@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from renderlab.render import RenderSettingsError, render_chunk, render_still, render_video
+from renderlab.caps import CapError
+from renderlab.render import render_chunk, render_still, render_video
 from renderlab.render.chunks import picture_runs
 from renderlab.render.compose import YuvCanvas
 from renderlab.render.encode import SegmentWriter
@@ -100,7 +101,7 @@ def test_crf_is_configurable(tmp_path: Path) -> None:
         out = tmp_path / f"crf{crf}.mp4"
         sizes[crf] = render_video(p, out, width=640, height=360, crf=crf).bytes
     assert sizes[10] > 2 * sizes[40]
-    with pytest.raises(RenderSettingsError) as info:
+    with pytest.raises(CapError) as info:
         render_video(p, tmp_path / "bad.mp4", width=640, height=360, crf=52)
     assert info.value.field == "crf"
 
@@ -137,12 +138,12 @@ def test_progress_is_reported_and_a_raising_callback_aborts(tmp_path: Path) -> N
 
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path: Path) -> None:
     out = tmp_path / "never.mp4"
-    with pytest.raises(RenderSettingsError) as info:
+    with pytest.raises(CapError) as info:
         render_video(props(), out, width=3840, height=2160)
     assert info.value.field == "width" and info.value.code == "resolution_too_large"
     with pytest.raises(ValueError, match="font_size"):
         render_video({"text": "x", "style": "scale", "color": "#FFFFFF", "font_size": 500}, out)
-    with pytest.raises(RenderSettingsError):
+    with pytest.raises(CapError):
         render_chunk(props(), 50, 70, out, width=320, height=180)
     assert not out.exists()
 

@@ -9,7 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from renderlab.render import RenderSettingsError, render_chunk, render_still, render_video
+from renderlab.caps import CapError
+from renderlab.render import render_chunk, render_still, render_video
 from renderlab.render.chunks import picture_runs
 from renderlab.render.compose import YuvCanvas, rgb_to_yuv
 from renderlab.render.encode import SegmentWriter
@@ -117,7 +118,7 @@ def test_a_seek_to_each_idr_decodes_the_right_picture(tmp_path: Path) -> None:
 
 
 def test_crf_zero_is_refused_with_the_reason(tmp_path: Path) -> None:
-    with pytest.raises(RenderSettingsError) as info:
+    with pytest.raises(CapError) as info:
         render_video(props(), tmp_path / "lossless.mp4", width=320, height=180, crf=0)
     assert info.value.field == "crf"
     assert not (tmp_path / "lossless.mp4").exists()

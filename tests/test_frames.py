@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from renderlab.caps import CapError
 from renderlab.limits import Limits
-from renderlab.render import RenderSettingsError, fonts, render_still, validate_size
+from renderlab.render import fonts, render_still, validate_size
 from renderlab.render.fonts import covers, fallback_chain, resolve_family
 from renderlab.render.layout import FRAME_WIDTH, PADDING_X, layout
 from renderlab.render.settings import validate_duration
@@ -207,7 +208,7 @@ def test_size_validation() -> None:
         ),
     ]
     for (width, height), field, code, message in cases:
-        with pytest.raises(RenderSettingsError) as info:
+        with pytest.raises(CapError) as info:
             validate_size(width, height, limits)
         assert (info.value.field, info.value.code, str(info.value)) == (field, code, message)
         assert isinstance(info.value, ValueError)
@@ -216,7 +217,7 @@ def test_size_validation() -> None:
 def test_duration_above_the_cap_is_refused() -> None:
     limits = Limits(max_duration_seconds=10, max_duration_frames=600)
     validate_duration(props(duration_in_frames=300), limits)
-    with pytest.raises(RenderSettingsError) as info:
+    with pytest.raises(CapError) as info:
         validate_duration(props(duration_in_frames=301), limits)
     assert info.value.field == "duration_in_frames"
     assert info.value.code == "duration_too_long"
@@ -224,10 +225,10 @@ def test_duration_above_the_cap_is_refused() -> None:
 
 
 def test_still_refuses_bad_frames_and_sizes() -> None:
-    with pytest.raises(RenderSettingsError) as info:
+    with pytest.raises(CapError) as info:
         render_still(props(), 60, 640, 360)
     assert info.value.field == "frame"
-    with pytest.raises(RenderSettingsError) as info:
+    with pytest.raises(CapError) as info:
         render_still(props(), 0, 3840, 2160)
     assert info.value.field == "width"
     with pytest.raises(ValueError, match="style"):
@@ -268,9 +269,9 @@ def test_callers_may_pass_their_own_limits() -> None:
     big = Limits(max_width=2560, max_height=1440)
     png = render_still(props(), 45, 2560, 1440, limits=big)
     assert Image.open(io.BytesIO(png)).size == (2560, 1440)
-    with pytest.raises(RenderSettingsError):
+    with pytest.raises(CapError):
         render_still(props(), 45, 2560, 1440)
-    with pytest.raises(RenderSettingsError) as info:
+    with pytest.raises(CapError) as info:
         render_still(
             props(duration_in_frames=90), 0, 320, 180, limits=Limits(max_duration_seconds=2)
         )

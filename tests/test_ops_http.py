@@ -59,9 +59,10 @@ def test_responses_with_tokens_or_signed_urls_are_not_stored(services: Services)
     started = api.post("/v1/renders", json=body)
     render_id = started.json()["id"]
     with services.db.transaction() as session:
-        store.update_render(session, render_id, status="rendering", progress=50)
-        store.update_render(
-            session, render_id, status="complete", output_key=f"renders/{render_id}.mp4"
+        now = services.clock()
+        store.update(session, render_id, now=now, status="rendering", progress=50)
+        store.update(
+            session, render_id, now=now, status="complete", output_key=f"renders/{render_id}.mp4"
         )
     video = services.settings.data_path / "video.mp4"
     video.write_bytes(b"a stored output")  # download-url is a 410 when the object is gone

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from renderlab import metrics_dir
 from renderlab.api import create_app
 from renderlab.limits import Limits
 from renderlab.metrics_dir import CompactingCollector
@@ -77,7 +78,8 @@ def test_metrics_add_up_over_two_serve_processes(tmp_path: Path) -> None:
             counted.add(value(scrape.text, "renderlab_http_requests_total",
                               route="/v1/quota", method="GET", status="200"))  # fmt: skip
         assert counted == {20.0}
-        files = {p.name for p in (tmp_path / "data" / "metrics").rglob("counter_*.db")}
+        root = metrics_dir.directory_for(tmp_path / "data", "x").parent
+        files = {p.name for p in root.rglob("counter_*.db")}
         assert len(files) == 2, files  # one per API process: both answered and both count
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from renderlab import metrics_dir
 from tests.api_helpers import free_socket
 from tests.celery_helpers import REDIS_BROKER, kill, purge_queue, require_redis, unique_queue
 
@@ -49,7 +50,7 @@ def test_worker_logs_json_and_serves_its_metrics(pg_url: str, tmp_path: Path) ->
     for line in lines:
         record = json.loads(line)  # a plain line (the banner, a print) fails here
         assert {"ts", "level", "msg"} <= record.keys(), record
-    assert (tmp_path / "data" / "metrics" / "worker-ops@test").is_dir()
+    assert metrics_dir.directory_for(tmp_path / "data", "worker-ops@test").is_dir()
 
 
 def _wait_for_metrics(url: str, process: subprocess.Popen[bytes]) -> httpx.Response:

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from renderlab import store
-from renderlab.limits import Limits
 from renderlab.pipeline import actions, lifecycle
 from renderlab.pipeline.claim import lease_owner
 from renderlab.pipeline.failures import Failure
@@ -21,10 +20,8 @@ from renderlab.storage import LocalStorage
 from tests.conftest import FakeClock
 from tests.factories import make_user
 from tests.pipeline_helpers import (
-    FAST_LIMITS,
     SMALL,
     full_row,
-    pipeline_services,
     remaining_quota,
     started,
 )
@@ -44,11 +41,6 @@ class CancelRecorder:
 
     def cancel(self, render_id: str) -> None:
         self.cancelled.append(render_id)
-
-
-@pytest.fixture
-def svc(services: Services, clock: FakeClock) -> Services:
-    return pipeline_services(services.settings, services.db, Limits(**FAST_LIMITS), clock=clock)
 
 
 def completed(svc: Services, tmp_path: Path, name: str = "alice") -> tuple[str, str]:
@@ -136,10 +128,15 @@ def test_download_url_is_signed_afresh_from_the_output_key(
     query = {name: values[0] for name, values in parse_qs(parts.query).items()}
     storage = svc.storage
     assert isinstance(storage, LocalStorage)
+    assert query["type"] == "video/mp4"
     assert storage.verify(
-        stored["output_key"], int(query["expires"]), query["filename"], query["sig"]
+        stored["output_key"],
+        int(query["expires"]),
+        query["filename"],
+        query["sig"],
+        content_type=query["type"],
     )
-    assert query["filename"].endswith(".mp4")
+    assert query["filename"] == f"render-{render_id}.mp4"
 
 
 def test_download_url_needs_a_complete_render_of_ones_own(svc: Services, tmp_path: Path) -> None:

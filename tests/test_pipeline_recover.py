@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
-
 from renderlab.limits import Limits
 from renderlab.pipeline import lifecycle, recover
 from renderlab.pipeline.claim import HOST, lease_owner
@@ -15,15 +13,9 @@ from tests.conftest import FakeClock
 from tests.pipeline_helpers import (
     FAST_LIMITS,
     full_row,
-    pipeline_services,
     remaining_quota,
     started,
 )
-
-
-@pytest.fixture
-def svc(services: Services, clock: FakeClock) -> Services:
-    return pipeline_services(services.settings, services.db, Limits(**FAST_LIMITS), clock=clock)
 
 
 def test_an_expired_lease_is_run_again_then_failed_with_a_refund(

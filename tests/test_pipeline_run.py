@@ -37,12 +37,6 @@ from tests.pipeline_helpers import (
 )
 
 
-@pytest.fixture
-def svc(services: Services, clock: FakeClock) -> Services:
-    """The conftest services (fake clock) with short timings and real local storage."""
-    return pipeline_services(services.settings, services.db, Limits(**FAST_LIMITS), clock=clock)
-
-
 def run(svc: Services, render_id: str, tmp_path: Path, **kwargs: object) -> object:
     token = uuid.uuid4().hex[:8]
     return run_render(
@@ -65,7 +59,8 @@ def test_a_render_completes_with_a_valid_mp4_and_a_signed_url(
     assert (row["status"], row["progress"], row["error"]) == ("complete", 100, None)
     assert row["attempts"] == 1 and row["bucket_name"] == "local"
     assert row["render_id"].startswith("test-")
-    assert row["output_key"] == f"renders/{user}/{render_id}.mp4"
+    assert row["output_key"] == f"renders/{render_id}.mp4" and user not in row["output_key"]
+    assert row["poster_key"] == f"posters/{render_id}.png"
     assert row["completed_at"] == clock.now and row["started_at"] == clock.now
     assert row["output_url"] is None, "a URL that expires is signed when read, never stored"
     url = actions.signed_urls(svc, read(svc.db, render_id)).output_url
@@ -229,11 +224,12 @@ def test_a_worker_whose_lease_was_handed_on_writes_nothing_more(
     assert (row["status"], row["attempts"], row["progress"]) == ("complete", 2, 100)
 
 
-def test_output_key_is_per_user_and_render(svc: Services) -> None:
+def test_output_key_is_per_render_without_the_user(svc: Services) -> None:
     user, render_id = started(svc)
     claimed = lifecycle.claim(svc, render_id, owner="o", job_id="j")
     assert claimed is not None
-    assert output_key(claimed) == f"renders/{user}/{render_id}.mp4"
+    assert output_key(claimed) == f"renders/{render_id}.mp4"
+    assert user not in output_key(claimed)
 
 
 def test_progress_writes_are_throttled_to_the_minimum_interval(svc: Services) -> None:

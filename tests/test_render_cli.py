@@ -171,6 +171,8 @@ def test_unreadable_props_exit_2(tmp_path: Path) -> None:
         ("clip.mov", None, ("prores", "yuva444p12le")),
         ("clip.bin.gif", None, ("gif", "bgra")),
         ("clip.webm", "vp9", ("vp9", "yuv420p")),
+        ("clip.mov", "prores", ("prores", "yuva444p12le")),
+        ("clip.gif", "gif", ("gif", "bgra")),
     ],
 )
 def test_render_picks_the_codec_from_the_flag_or_the_extension(

@@ -15,9 +15,10 @@ from playwright.sync_api import sync_playwright
 from pydantic import ValidationError
 
 from renderlab import caps
+from renderlab.caps import CapError
 from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits
-from renderlab.render import RenderSettingsError, render_still, render_video
+from renderlab.render import render_still, render_video
 from renderlab.render.fonts import resolve_family
 from tests.render_helpers import ffprobe, props
 from tests.web_helpers import CHROMIUM_ARGS, require_chromium
@@ -82,7 +83,7 @@ def test_a_smaller_render_scales_and_another_aspect_is_refused(tmp_path: Path) -
     shrunk = np.asarray(Image.fromarray(full).resize((540, 960), Image.Resampling.BOX))
     assert float(np.abs(half.astype(int) - shrunk).mean()) < 1.5
     for size in ((1920, 1080), (1080, 1080)):
-        with pytest.raises(RenderSettingsError) as info:
+        with pytest.raises(CapError) as info:
             render_video(p, tmp_path / "bad.mp4", width=size[0], height=size[1])
         assert info.value.code == "invalid_resolution"
     out = tmp_path / "portrait.mp4"

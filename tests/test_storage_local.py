@@ -374,3 +374,24 @@ def test_safe_filename_is_idempotent_and_bounded() -> None:
     assert len(safe_filename(long)) == 150 and safe_filename(long).endswith(".mp4")
     for name in ["a/b\\c.mp4", " .hidden. ", "\x00\x1f\u200bok.mp4", long, "東京.mp4"]:
         assert safe_filename(safe_filename(name)) == safe_filename(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "extension", "expected"),
+    [
+        ("My clip", ".webm", "My clip.webm"),
+        ("My clip.mp4", ".webm", "My clip.webm"),
+        ("CLIP.MOV", ".mov", "CLIP.mov"),
+        ("report v1.2", ".gif", "report v1.2.gif"),
+        ("setup.exe", ".mp4", "setup.exe.mp4"),
+        ('../"a"\r\n.png', ".mov", "__a_.mov"),
+        ("", ".webm", "video.webm"),
+        ("x" * 300 + ".mp4", ".webm", "x" * 145 + ".webm"),
+    ],
+)
+def test_with_extension_forces_the_codecs_extension(
+    name: str, extension: str, expected: str
+) -> None:
+    from renderlab.storage.disposition import with_extension
+
+    assert with_extension(name, extension) == expected

@@ -236,3 +236,50 @@ def test_traversal_is_refused_even_with_a_valid_signature(served: Served, path: 
     assert b'"code":"forbidden"' in body
     assert b"outside the storage root" not in body
     assert b"root:" not in body
+
+
+@pytest.mark.parametrize(
+    ("range_header", "status"),
+    [
+        ("bytes=5000-6000", 416),
+        ("bytes=1000-", 416),
+        ("lines=0-10", 400),
+        ("bytes0-10", 400),
+        ("bytes=x-y", 400),
+        ("bytes=50-10", 400),
+    ],
+)
+def test_a_bad_range_answers_in_the_error_shape(
+    served: Served, client: httpx.Client, video: str, range_header: str, status: int
+) -> None:
+    """Starlette answers these with a plain-text 400 and an empty 416: the contract says every
+    4xx of a signed download URL is ``{"error": {"code", "message"}}``."""
+    for method in ("GET", "HEAD"):
+        response = client.request(method, _url(served), headers={"Range": range_header})
+        assert response.status_code == status, (method, response.text)
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["cache-control"] == "no-store"
+        if status == 416:
+            assert response.headers["content-range"] == "bytes */1000"
+        if method == "GET":
+            error = response.json()["error"]
+            assert error["code"] == ("range_not_satisfiable" if status == 416 else "bad_request")
+            assert error["message"].endswith(".")
+    assert client.get(_url(served), headers={"Range": "bytes=0-9"}).status_code == 206
+
+
+def test_a_link_serves_the_disposition_and_type_it_was_signed_with(
+    served: Served, client: httpx.Client, video: str
+) -> None:
+    url = served.storage.signed_url(
+        KEY, expires_in_s=600, filename="c.webm", disposition="inline", content_type="video/webm"
+    ).url
+    response = client.get(url)
+    assert response.status_code == 200 and response.content == VIDEO
+    assert response.headers["content-type"] == "video/webm"
+    assert response.headers["content-disposition"].startswith('inline; filename="c.webm"')
+    for name, value in (("disposition", "attachment"), ("type", "text/html")):
+        forged = client.get(_with_query(url, **{name: value}))
+        assert forged.status_code == 403 and _error_code(forged) == "forbidden"
+    nonsense = client.get(_with_query(url, disposition="evil"))
+    assert nonsense.status_code == 403 and _error_code(nonsense) == "forbidden"

@@ -222,3 +222,24 @@ def test_missing_credentials_are_a_storage_error(
 def test_s3_url_without_bucket_is_refused() -> None:
     with pytest.raises(ValueError, match="bucket"):
         open_storage("s3:///prefix", secret=SECRET, public_url="http://x")
+
+
+def test_presigned_url_serves_the_disposition_and_type_asked_for(
+    storage: S3Storage, video: Path
+) -> None:
+    storage.put_file("renders/r5.webm", video, "video/webm")
+    signed = storage.signed_url(
+        "renders/r5.webm",
+        expires_in_s=60,
+        filename="clip.webm",
+        disposition="inline",
+        content_type="video/webm",
+    )
+    query = parse_qs(urlsplit(signed.url).query)
+    assert query["response-content-type"] == ["video/webm"]
+    response = httpx.get(signed.url)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "video/webm"
+    assert response.headers["content-disposition"].startswith('inline; filename="clip.webm"')
+    with pytest.raises(ValueError, match="disposition"):
+        storage.signed_url("renders/r5.webm", expires_in_s=60, filename="a", disposition="x")

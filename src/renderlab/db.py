@@ -139,7 +139,7 @@ class Database:
         self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
         self._write_lock: AbstractContextManager[object] = nullcontext()
         if self.dialect == "sqlite":
-            database = parsed.database
+            database = parsed.database or ""
             file_backed = bool(database) and database != ":memory:" and "mode=memory" not in url
             self._write_lock = (
                 WriterQueue(Path(f"{Path(database).expanduser()}.writers"))

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from renderlab import metrics_dir
 from renderlab.clock import now_ms
-from renderlab.models import Render
+from renderlab.models import Render, RenderStatus
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -185,19 +185,19 @@ def database_gauges(session: Session) -> list[Metric]:
     counts = dict(
         session.execute(
             select(Render.status, func.count())
-            .where(Render.status.in_(("pending", "rendering")))
+            .where(Render.status.in_((RenderStatus.PENDING, RenderStatus.RENDERING)))
             .group_by(Render.status)
         ).all()
     )
     oldest = session.execute(
-        select(func.min(Render.created_at)).where(Render.status == "pending")
+        select(func.min(Render.created_at)).where(Render.status == RenderStatus.PENDING)
     ).scalar()
     age = 0.0 if oldest is None else max(0.0, (now_ms() - oldest) / 1000)
     families: list[Metric] = [
         _gauge("renderlab_queue_depth", "Renders pending (waiting for a worker).",
-               counts.get("pending", 0)),
+               counts.get(RenderStatus.PENDING, 0)),
         _gauge("renderlab_renders_in_progress", "Renders rendering now.",
-               counts.get("rendering", 0)),
+               counts.get(RenderStatus.RENDERING, 0)),
         _gauge("renderlab_oldest_pending_render_age_seconds",
                "Age of the oldest pending render (0 when none).", age),
     ]  # fmt: skip

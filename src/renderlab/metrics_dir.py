@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -28,8 +30,20 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+SHM = Path("/dev/shm")
 ADDITIVE_TYPES = ("counter", "histogram")
 """The types renderlab records. (A gauge file keeps its pid's last value: not to be summed.)"""
+
+
+def directory_for(data_path: Path, name: str) -> Path:
+    """Where the processes of one server (``name``: ``serve-8000``, ``worker-host``) of the data
+    dir ``data_path`` record, OUTSIDE the data dir: the values are memory-mapped files, and a
+    page of one touched on a full filesystem is a SIGBUS that kills the process. A full data
+    disk must cost writes, not the server (``tests/test_reliability_disk_full.py``). RAM-backed
+    ``/dev/shm`` where there is one, as prometheus-client advises, else the temp dir."""
+    root = SHM if SHM.is_dir() and os.access(SHM, os.W_OK) else Path(tempfile.gettempdir())
+    digest = hashlib.sha256(str(data_path.resolve()).encode()).hexdigest()[:12]
+    return root / f"renderlab-metrics-{digest}" / name
 
 
 def use_directory(directory: Path, *, clean: bool) -> Path:

@@ -24,7 +24,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, Executable, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -180,8 +180,11 @@ class RateLimiter:
         if state is None:
             return False
         current = calculate(state, config, self.clock(), 0)
-        in_window = isinstance(config, FixedWindow) and consumed_at is not None
-        if in_window and not current.ts <= consumed_at < current.ts + config.period_ms:
+        if (
+            isinstance(config, FixedWindow)
+            and consumed_at is not None
+            and not current.ts <= consumed_at < current.ts + config.period_ms
+        ):
             return False
         refunded = _Computed(min(current.value + count, _capacity(config)), current.ts, None, None)
         if not self._write(tx, name, key, refunded, read=state):
@@ -225,7 +228,7 @@ class RateLimiter:
         """The key's state; ``lock`` holds its row until the transaction ends (PostgreSQL
         ``FOR UPDATE``; on SQLite a no-op write, which takes the database's write lock)."""
         connection = _connection(tx)
-        statement = _READ
+        statement: Executable = _READ
         if lock:
             statement = _LOCK_SQLITE if connection.dialect.name == "sqlite" else _LOCK
         state = connection.execute(statement, {"k_name": name, "k_key": key}).first()

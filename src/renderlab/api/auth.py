@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import jwt
+import sqlalchemy as sa
 from jwt import PyJWKClient
 
 from renderlab import store
@@ -48,12 +49,18 @@ from renderlab.strings import storable
 LOCAL_ISSUER = "renderlab"
 SECRET_FILE = "jwt_secret"
 MIN_SECRET_BYTES = 32
+
+
 # What the users table can hold (PostgreSQL refuses longer values; SQLite would keep them).
-CLAIM_MAX_CHARS = {
-    "token_identifier": User.__table__.c.token_identifier.type.length,
-    "name": User.__table__.c.name.type.length,
-    "email": User.__table__.c.email.type.length,
-}
+def _max_chars(column: str) -> int:
+    """The declared length of a string column of ``users``."""
+    column_type = User.__table__.c[column].type
+    if not isinstance(column_type, sa.String) or column_type.length is None:
+        raise TypeError(f"users.{column} is not a string of bounded length")
+    return column_type.length
+
+
+CLAIM_MAX_CHARS = {name: _max_chars(name) for name in ("token_identifier", "name", "email")}
 
 
 class AuthError(Exception):

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from renderlab import logs, metrics, store
 from renderlab.api.auth import AuthError, IdentityProviderUnavailable
@@ -95,9 +96,16 @@ def invalid(field: str, location: str, message: str) -> ApiError:
     return ApiError(422, "invalid_request", message, fields=[field_error(field, location, message)])
 
 
+NOT_JSON = "The request body is not valid JSON."
+
+
 def _validation_fields(errors: Sequence[Any]) -> list[dict[str, str]]:
     fields = []
     for error in errors:
+        if error.get("type") == "json_invalid":
+            # FastAPI's loc is ("body", <byte offset>): the contract names the body itself.
+            fields.append(field_error("body", "body", NOT_JSON))
+            continue
         location, *path = error.get("loc", ("body",))
         if location not in ("body", "query", "path", "header"):
             path, location = [location, *path], "body"
@@ -144,20 +152,43 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
     if exc.status_code == 400:
         # FastAPI's "error parsing the body" (bytes that are not UTF-8 JSON): to the
         # contract that is an invalid body like any other, 422 naming the body.
-        message = "The request body is not valid JSON."
         return error_response(
-            422, "invalid_request", message, fields=[field_error("body", "body", message)]
+            422, "invalid_request", NOT_JSON, fields=[field_error("body", "body", NOT_JSON)]
         )
     code = STATUS_CODES.get(exc.status_code, "error")
     detail = exc.detail if isinstance(exc.detail, str) else None
     message = detail or HTTPStatus(exc.status_code).phrase
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return error_response(exc.status_code, code, message, headers=headers)
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of this path takes: Starlette's 405 names only the first route
+    that matched the path (``/v1/renders`` has a GET route and a POST route). Asked of the
+    routes themselves, method by method, so included routers answer for their own routes."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
 
 
 async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
     fields = _validation_fields(exc.errors())
     first = fields[0] if fields else {"field": "body", "message": "invalid request"}
-    message = f"Invalid request: {first['field']}: {first['message']}"
+    message = (
+        first["message"]
+        if first["message"] == NOT_JSON
+        else f"Invalid request: {first['field']}: {first['message']}"
+    )
     return error_response(422, "invalid_request", message, fields=fields)
 
 

@@ -14,10 +14,16 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import JsonDict
 
+from renderlab.caps import CODECS
 from renderlab.clock import ms_to_rfc3339
 from renderlab.compositions import TextAnimationProps
+from renderlab.limits import Limits
 from renderlab.strings import storable, unstorable_paths
+
+MAX_DURATION_FRAMES = 600  # TextAnimationProps.duration_in_frames' upper bound
+METADATA_MAX_BYTES = 1024
 
 RenderStatus = Literal["pending", "rendering", "complete", "failed"]
 
@@ -154,31 +160,73 @@ class GenerationPage(BaseModel):
 # -- renders ----------------------------------------------------------------------------------
 
 
+# What the server enforces, said in the document too so that clients (and schemathesis) can
+# send valid requests. Only ``json_schema_extra``: the checks themselves stay where they are
+# (caps, the route), with their own error codes. The size bounds are the default caps
+# (``RENDERLAB_MAX_WIDTH``/``_HEIGHT``): either side may be up to the long cap (portrait).
+_DEFAULTS = Limits()
+_SIDE: JsonDict = {
+    "minimum": _DEFAULTS.min_dimension,
+    "maximum": max(_DEFAULTS.max_width, _DEFAULTS.max_height),
+    "multipleOf": 2,
+}
+
+
 class RenderCreate(RequestBody):
     generation_id: str = Field(description="The stored generation to render.")
     width: int | None = Field(
-        None, description="Even, within the size cap, the composition's aspect; default its own."
+        None,
+        description="Even, within the size cap, the composition's aspect; default its own.",
+        json_schema_extra=_SIDE,
     )
     height: int | None = Field(
-        None, description="Even, within the size cap, the composition's aspect; default its own."
+        None,
+        description="Even, within the size cap, the composition's aspect; default its own.",
+        json_schema_extra=_SIDE,
     )
     codec: str = Field(
-        "h264", description="h264 (MP4), vp9 (WebM), prores (MOV, ProRes 4444) or gif."
+        "h264",
+        description="h264 (MP4), vp9 (WebM), prores (MOV, ProRes 4444) or gif.",
+        json_schema_extra={"enum": list(CODECS)},
     )
     poster_frame: int | None = Field(
-        None, ge=0, description="The frame of the poster image; default the last frame."
+        None,
+        ge=0,
+        description="The frame of the poster image, below the animation's duration_in_frames; "
+        "default the last frame.",
+        json_schema_extra={"maximum": MAX_DURATION_FRAMES - 1},
     )
     webhook_url: str | None = Field(
         None, max_length=2048, description="http(s) URL told when the render ends."
     )
     metadata: dict[str, Any] | None = Field(
-        None, description="Any JSON object up to 1 KiB serialised; echoed in the render object."
+        None,
+        description="Any JSON object up to 1 KiB serialised; echoed in the render object.",
+        json_schema_extra={"x-max-serialized-bytes": METADATA_MAX_BYTES},
     )
 
 
 class RenderPage(BaseModel):
     items: list[RenderOut]
     next_cursor: str | None
+
+
+class DownloadURLRequest(RequestBody):
+    """The optional body of ``POST /v1/renders/{id}/download-url``."""
+
+    disposition: Literal["attachment", "inline"] = Field(
+        "attachment",
+        description="attachment: the browser saves the file; inline: it shows it (a video tag, "
+        "a new tab).",
+    )
+    filename: str | None = Field(
+        None,
+        min_length=1,
+        max_length=150,
+        description="The download's name, cleaned of path separators, quotes and control "
+        "characters; its extension is always the codec's (`.mp4`, `.webm`, `.mov`, `.gif`). "
+        "Default `render-<id>.<ext>`.",
+    )
 
 
 class DownloadURLOut(BaseModel):
@@ -197,7 +245,15 @@ class QuotaOut(BaseModel):
 
 
 class TokenRequest(RequestBody):
-    name: str = Field(description="Who you are in zero-setup mode, e.g. 'alice'.")
+    name: str = Field(
+        description="Who you are in zero-setup mode, e.g. 'alice': printable, stripped of "
+        "surrounding spaces.",
+        json_schema_extra={
+            "minLength": 1,
+            "maxLength": _DEFAULTS.token_name_max_chars,
+            "pattern": r"\S",
+        },
+    )
 
 
 class TokenOut(BaseModel):

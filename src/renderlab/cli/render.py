@@ -22,9 +22,12 @@ from renderlab.cli.app import app
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
+    from renderlab.caps import CapError
     from renderlab.compositions.props import TextAnimationProps
-    from renderlab.render import RenderSettingsError
+    from renderlab.limits import Limits
+    from renderlab.render import OutputFormat
 
 # renderlab.render.encode.DEFAULT_CRF, written here so that the option's help needs no import
 # of the encoder (PyAV); tests/test_cli_startup.py checks that the two agree.
@@ -76,7 +79,7 @@ def _size(props: TextAnimationProps, width: int | None, height: int | None) -> t
     return width, height
 
 
-def _setting_error(exc: RenderSettingsError) -> typer.Exit:
+def _setting_error(exc: CapError) -> typer.Exit:
     return _fail(f"{exc.field}: {exc.message}")
 
 
@@ -97,42 +100,16 @@ def render(
 ) -> None:
     """Render PROPS.json to a video (H.264, VP9 with alpha, ProRes 4444, GIF) with a progress
     bar."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from renderlab.caps import CapError
+    from renderlab.limits import get_limits
+    from renderlab.render import render_video
 
-    from renderlab.render import (
-        RenderSettingsError,
-        check_render,
-        codec_for_output,
-        render_video,
-        render_warnings,
-        validate_crf,
-    )
-
+    limits = get_limits()  # the deployment's caps, as the server applies them
     props = _load_props(props_file)
     width, height = _size(props, width, height)
-    try:
-        fmt = codec_for_output(output, codec)
-        check_render(props, width, height)
-        validate_crf(crf)
-    except RenderSettingsError as exc:
-        raise _setting_error(exc) from None
-    for warning in render_warnings(props, fmt.codec):
-        _console().print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    fmt = _checked_format(props, output, codec, (width, height), crf, limits)
     output.parent.mkdir(parents=True, exist_ok=True)
-    columns = (
-        TextColumn("[bold]rendering"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("frames"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=_console(), transient=False) as progress:
+    with _progress_bar() as progress:
         task = progress.add_task("render", total=props.duration_in_frames)
 
         def on_progress(done: int, total: int) -> None:
@@ -149,13 +126,57 @@ def render(
                 chunk_size=chunk_size,
                 workers=workers,
                 on_progress=on_progress,
+                limits=limits,
             )
-        except RenderSettingsError as exc:
+        except CapError as exc:
             raise _setting_error(exc) from None
     _console().print(
         f"wrote {output} ({result.frames} frames, {result.bytes} bytes) in {result.seconds:.2f} s",
         highlight=False,
     )
+
+
+def _checked_format(
+    props: TextAnimationProps,
+    output: Path,
+    codec: str | None,
+    size: tuple[int, int],
+    crf: int,
+    limits: Limits,
+) -> OutputFormat:
+    """The output's format, once the render passed every check (exit 2 naming the field);
+    what the codec loses of the props is printed as warnings."""
+    from renderlab.caps import CapError
+    from renderlab.render import check_render, codec_for_output, render_warnings, validate_crf
+
+    try:
+        fmt = codec_for_output(output, codec)
+        check_render(props, *size, limits)
+        validate_crf(crf)
+    except CapError as exc:
+        raise _setting_error(exc) from None
+    for warning in render_warnings(props, fmt.codec):
+        _console().print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    return fmt
+
+
+def _progress_bar() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]rendering"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=_console(), transient=False)
 
 
 @app.command("still")
@@ -167,15 +188,18 @@ def still(
     height: int | None = typer.Option(None, help="Output height (default: the composition's)."),
 ) -> None:
     """Render frame N of PROPS.json to a PNG (transparent where the background is)."""
-    from renderlab.render import RenderSettingsError, check_render, render_still, validate_frame
+    from renderlab.caps import CapError
+    from renderlab.limits import get_limits
+    from renderlab.render import check_render, render_still, validate_frame
 
+    limits = get_limits()
     props = _load_props(props_file)
     width, height = _size(props, width, height)
     try:
-        check_render(props, width, height)
+        check_render(props, width, height, limits)
         validate_frame(props, frame)
-        data = render_still(props, frame, width, height)
-    except RenderSettingsError as exc:
+        data = render_still(props, frame, width, height, limits=limits)
+    except CapError as exc:
         raise _setting_error(exc) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(data)

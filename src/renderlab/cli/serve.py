@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import typer
@@ -22,9 +22,11 @@ import typer
 from renderlab.cli.app import app
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
     from rich.console import Console
 
     from renderlab.config import Settings
+    from renderlab.services import Services
 
 UNSPECIFIED_HOSTS = {"0.0.0.0", "::", ""}
 # uvicorn's HTTP protocol with a deadline on request headers (RENDERLAB_HEADER_TIMEOUT_S),
@@ -42,45 +44,70 @@ def serve(
     ),
 ) -> None:
     """Run the API + web page; with no broker configured also the embedded workers."""
-    import uvicorn
-    from rich.console import Console
-
-    from renderlab.api import create_app, freeze_startup_heap
     from renderlab.config import get_settings
-    from renderlab.limits import get_limits
 
-    refusal = dev_mode_refusal(get_settings(), host)
-    if refusal is not None:
-        Console(stderr=True, highlight=False).print(f"[red]error:[/red] {refusal}")
-        raise typer.Exit(2)
+    _refuse_dev_mode(host)
     settings = with_public_url(get_settings(), host, port)
     err = prepare_process_tree(settings, port)
-    limits = get_limits()
     _prepare_database(err, settings.resolved_database_url())
-    try:
-        services = _build(settings)
-        application = create_app(services)
-    except ValueError as exc:  # a configuration mistake: say which, without a traceback
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-
+    application = _build_app(err, settings)
     _banner(err, settings, host, port)
-    options = {
-        "host": host,
-        "port": port,
-        "access_log": access_log,
-        "log_level": "info",
-        **({"log_config": None} if settings.log_format == "json" else {}),  # ours, not uvicorn's
-        "timeout_graceful_shutdown": limits.shutdown_grace_s,
-        "http": HEADER_DEADLINE_PROTOCOL,
-    }
+    options = _uvicorn_options(settings, host, port, access_log)
     if processes == 1:
+        import uvicorn
+
+        from renderlab.api import freeze_startup_heap
+
         freeze_startup_heap()
         uvicorn.run(application, **options)
         return
     # Each process builds its own app from the environment. The one built above has done what
     # must happen once (the secrets are in the data dir), so they do not race to create them.
-    del application, services
+    del application
+    _run_processes(err, settings, processes, options)
+
+
+def _refuse_dev_mode(host: str) -> None:
+    from rich.console import Console
+
+    from renderlab.config import get_settings
+
+    refusal = dev_mode_refusal(get_settings(), host)
+    if refusal is not None:
+        Console(stderr=True, highlight=False).print(f"[red]error:[/red] {refusal}")
+        raise typer.Exit(2)
+
+
+def _build_app(err: Console, settings: Settings) -> FastAPI:
+    from renderlab.api import create_app
+
+    try:
+        return create_app(_build(settings))
+    except ValueError as exc:  # a configuration mistake: say which, without a traceback
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _uvicorn_options(settings: Settings, host: str, port: int, access_log: bool) -> dict[str, Any]:
+    from renderlab.limits import get_limits
+
+    return {
+        "host": host,
+        "port": port,
+        "access_log": access_log,
+        "log_level": "info",
+        **({"log_config": None} if settings.log_format == "json" else {}),  # ours, not uvicorn's
+        "timeout_graceful_shutdown": get_limits().shutdown_grace_s,
+        "http": HEADER_DEADLINE_PROTOCOL,
+    }
+
+
+def _run_processes(
+    err: Console, settings: Settings, processes: int, options: dict[str, Any]
+) -> None:
+    """``processes`` uvicorn workers, each building its app with :func:`app_factory`."""
+    import uvicorn
+
     os.environ["RENDERLAB_PUBLIC_URL"] = settings.resolved_public_url()
     if settings.is_embedded:
         each = max(1, settings.workers // processes)
@@ -91,7 +118,7 @@ def serve(
     uvicorn.run(f"{__name__}:app_factory", factory=True, workers=processes, **options)
 
 
-def app_factory():  # type: ignore[no-untyped-def]
+def app_factory() -> FastAPI:
     """One ``--processes`` process's app: what ``serve`` builds, from the environment."""
     from renderlab import logs
     from renderlab.api import create_app, freeze_startup_heap
@@ -111,7 +138,9 @@ def prepare_process_tree(settings: Settings, port: int) -> Console:
 
     logs.configure(settings.log_format)
     os.environ["RENDERLAB_LOG_FORMAT"] = settings.log_format
-    metrics_dir.use_directory(settings.data_path / "metrics" / f"serve-{port}", clean=True)
+    metrics_dir.use_directory(
+        metrics_dir.directory_for(settings.data_path, f"serve-{port}"), clean=True
+    )
     return logs.stderr_console()
 
 
@@ -221,7 +250,7 @@ def schema_behind(url: str) -> str | None:
     return None
 
 
-def _build(settings: Settings):  # type: ignore[no-untyped-def]
+def _build(settings: Settings) -> Services:
     from renderlab.limits import get_limits
     from renderlab.services import build_services
 

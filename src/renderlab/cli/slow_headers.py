@@ -42,7 +42,7 @@ class HeaderDeadline:
         self._header_timer: asyncio.TimerHandle | None = None
         self._seen_cycle: Any = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._arm_header_timer()
 

@@ -10,10 +10,17 @@ from __future__ import annotations
 import logging
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from renderlab.cli.app import app
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from renderlab.config import Settings
+    from renderlab.services import Services
 
 
 @app.command()
@@ -39,7 +46,6 @@ def worker(
 ) -> None:
     """Run a Celery worker: renders chunks, joins them, and reconciles stuck work."""
     from renderlab.config import get_settings
-    from renderlab.limits import get_limits
 
     settings = get_settings()
     if not settings.broker_url:
@@ -49,11 +55,18 @@ def worker(
             err=True,
         )
         raise typer.Exit(2)
-    from celery import signals
+    celery, services = _build(settings, queue)
+    hostname = name or f"renderlab@{socket.gethostname()}"
+    setup_worker_observability(settings.log_format, settings.data_path, hostname, loglevel)
+    _reconcile_while_running(celery, services, metrics_host, metrics_port)
+    celery.worker_main(celery_argv(settings.log_format, loglevel, queue, hostname, concurrency))
 
+
+def _build(settings: Settings, queue: str) -> tuple[Celery, Services]:
+    """The Celery app and the services, or exit 2 naming a configuration mistake."""
+    from renderlab.limits import get_limits
     from renderlab.services import build_services
     from renderlab.workers.celery_app import make_celery
-    from renderlab.workers.reconcile import Reconciler
 
     limits = get_limits()
     try:
@@ -62,9 +75,18 @@ def worker(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    return celery, services
+
+
+def _reconcile_while_running(
+    celery: Celery, services: Services, metrics_host: str, metrics_port: int
+) -> None:
+    """Start the reconciler (and the metrics port) once the worker is ready; stop it with it."""
+    from celery import signals
+
+    from renderlab.workers.reconcile import Reconciler
+
     reconciler = Reconciler(celery, services)
-    hostname = name or f"renderlab@{socket.gethostname()}"
-    setup_worker_observability(settings.log_format, settings.data_path, hostname, loglevel)
 
     @signals.worker_ready.connect(weak=False)
     def _start_reconciler(**_: object) -> None:
@@ -75,8 +97,6 @@ def worker(
     @signals.worker_shutdown.connect(weak=False)
     def _stop_reconciler(**_: object) -> None:
         reconciler.stop()
-
-    celery.worker_main(celery_argv(settings.log_format, loglevel, queue, hostname, concurrency))
 
 
 def celery_argv(
@@ -116,7 +136,7 @@ def setup_worker_observability(log_format: str, data_path: Path, hostname: str, 
             logs.configure("json", logging.getLevelName(level.upper()))
 
     safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in hostname)
-    metrics_dir.use_directory(data_path / "metrics" / f"worker-{safe}", clean=True)
+    metrics_dir.use_directory(metrics_dir.directory_for(data_path, f"worker-{safe}"), clean=True)
 
 
 def serve_metrics(host: str, port: int) -> None:

@@ -55,7 +55,9 @@ class TextAnimationProps(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    text: str
+    # Said in the document: at most MAX_TEXT_GRAPHEMES characters (code points: never fewer
+    # than the grapheme clusters counted below, so a schema-valid text is never too long).
+    text: Annotated[str, Field(json_schema_extra={"minLength": 1, "maxLength": MAX_TEXT_GRAPHEMES})]
     style: Literal["fade-in", "typewriter", "slide-up", "scale"]
     font_family: Annotated[str, StringConstraints(min_length=1, max_length=100)] = "Inter"
     font_size: Annotated[float, Field(ge=12, le=200)] = 48

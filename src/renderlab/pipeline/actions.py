@@ -15,6 +15,7 @@ from renderlab.models import RenderStatus
 from renderlab.render.formats import get_format
 from renderlab.services import Services
 from renderlab.storage import SignedURL
+from renderlab.storage.disposition import with_extension
 
 
 class RenderNotComplete(Exception):
@@ -45,18 +46,52 @@ class RenderURLs:
     poster_url: str | None = None
 
 
-def download_filename(render_id: str, codec: str = "h264") -> str:
-    """What a browser saves the output as: ``render-<id>.mp4`` (``.webm``, ``.mov``, ``.gif``)."""
-    return f"render-{render_id}.{get_format(codec).extension}"
+POSTER_CONTENT_TYPE = "image/png"
 
 
-def sign(services: Services, key: str, filename: str) -> SignedURL:
-    """A download URL for ``key`` valid for ``limits.download_url_ttl_s`` from now."""
+def download_filename(render_id: str, codec: str = "h264", filename: str | None = None) -> str:
+    """What a browser saves the output as: ``render-<id>.mp4`` (``.webm``, ``.mov``, ``.gif``),
+    or the caller's ``filename`` cleaned and given the codec's extension."""
+    extension = get_format(codec).extension
+    if filename is None:
+        return f"render-{render_id}{extension}"
+    return with_extension(filename, extension)
+
+
+def sign(
+    services: Services,
+    key: str,
+    filename: str,
+    *,
+    content_type: str,
+    disposition: str = "attachment",
+) -> SignedURL:
+    """A download URL for ``key`` valid for ``limits.download_url_ttl_s`` from now, served as
+    ``content_type`` with that disposition."""
     return services.storage.signed_url(
         key,
         expires_in_s=services.limits.download_url_ttl_s,
         filename=filename,
         now=services.clock() / 1000,
+        disposition=disposition,
+        content_type=content_type,
+    )
+
+
+def sign_output(
+    services: Services,
+    render: _Stored,
+    disposition: str = "attachment",
+    filename: str | None = None,
+) -> SignedURL:
+    """The output's URL, served with its codec's Content-Type and file extension."""
+    assert render.output_key is not None
+    return sign(
+        services,
+        render.output_key,
+        download_filename(render.id, render.codec, filename),
+        content_type=get_format(render.codec).content_type,
+        disposition=disposition,
     )
 
 
@@ -73,15 +108,25 @@ def signed_urls(services: Services, render: _Stored) -> RenderURLs:
     """The output and poster URLs a reader sees, signed now."""
     if not has_output(render) or render.output_key is None:
         return RenderURLs()
-    output = sign(services, render.output_key, download_filename(render.id, render.codec))
+    output = sign_output(services, render)
     poster = None
     if render.poster_key:
-        poster = sign(services, render.poster_key, f"render-{render.id}.png").url
+        name = f"render-{render.id}.png"
+        poster = sign(services, render.poster_key, name, content_type=POSTER_CONTENT_TYPE).url
     return RenderURLs(output.url, poster)
 
 
-def download_url(services: Services, user_id: str, render_id: str) -> SignedURL:
-    """A new signed URL for the owner's complete render (another user's is NotFound)."""
+def download_url(
+    services: Services,
+    user_id: str,
+    render_id: str,
+    *,
+    disposition: str = "attachment",
+    filename: str | None = None,
+) -> SignedURL:
+    """A new signed URL for the owner's complete render (another user's is NotFound), served
+    ``inline`` or as an ``attachment`` named ``filename`` (its extension forced to the
+    codec's)."""
     with services.db.read_one() as connection:
         render = store.find(connection, render_id, user_id=user_id)
     if render is None:
@@ -90,4 +135,4 @@ def download_url(services: Services, user_id: str, render_id: str) -> SignedURL:
         raise RenderNotComplete(
             f"This render is {render.status}; a download URL exists once it is complete."
         )
-    return sign(services, render.output_key, download_filename(render.id, render.codec))
+    return sign_output(services, render, disposition, filename)

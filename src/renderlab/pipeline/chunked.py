@@ -33,11 +33,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from renderlab import store
+from renderlab.limits import Limits
 from renderlab.models import Render, RenderChunk, RenderStatus
 from renderlab.pipeline import failures, lifecycle
 from renderlab.pipeline.failures import LostClaim
 from renderlab.pipeline.progress import LeaseReporter, percent_of
 from renderlab.render import plan_chunks
+from renderlab.render.formats import get_format
 from renderlab.services import Services
 from renderlab.store import RenderSnapshot
 
@@ -53,8 +55,9 @@ def segment_prefix(render_id: str) -> str:
     return f"segments/{render_id}"
 
 
-def segment_key(render_id: str, index: int) -> str:
-    return f"{segment_prefix(render_id)}/{index:04d}.mp4"
+def segment_key(render_id: str, index: int, extension: str = ".mp4") -> str:
+    """Where chunk ``index`` is kept until the join; ``extension`` is the codec's (``.mov``)."""
+    return f"{segment_prefix(render_id)}/{index:04d}{extension}"
 
 
 def claim_job(services: Services, render_id: str, job_id: str) -> Render | None:
@@ -79,11 +82,7 @@ def plan(services: Services, render: Render | RenderSnapshot, owner: str) -> lis
         lifecycle.owned(session, render.id, owner)
         chunks = _chunks(session, render.id, lock=True)
         if not chunks:
-            ranges = plan_chunks(
-                render.duration_in_frames,
-                chunk_size=max(limits.chunk_frames, limits.min_chunk_frames),
-                min_chunk_frames=limits.min_chunk_frames,
-            )
+            ranges = frame_ranges(render, limits)
             chunks = [
                 RenderChunk(
                     render_id=render.id,
@@ -106,6 +105,18 @@ def plan(services: Services, render: Render | RenderSnapshot, owner: str) -> lis
                 _set(chunk, now, status=RenderStatus.PENDING, lease_owner=None)
                 todo.append(chunk.index)
         return todo
+
+
+def frame_ranges(render: Render | RenderSnapshot, limits: Limits) -> list[tuple[int, int]]:
+    """The render's chunks: ``limits.chunk_frames`` each, or one of the whole range for a codec
+    whose segments cannot be joined by stream copy (vp9, gif)."""
+    if not get_format(render.codec or "h264").joinable:
+        return [(0, render.duration_in_frames)]
+    return plan_chunks(
+        render.duration_in_frames,
+        chunk_size=max(limits.chunk_frames, limits.min_chunk_frames),
+        min_chunk_frames=limits.min_chunk_frames,
+    )
 
 
 @dataclass(frozen=True)
@@ -295,7 +306,7 @@ def segments(services: Services, render_id: str) -> list[str] | None:
 
 def download_segments(services: Services, keys: list[str], workdir: Path) -> list[Path]:
     return [
-        services.storage.get_file(key, workdir / f"{index:04d}.mp4")
+        services.storage.get_file(key, workdir / f"{index:04d}{Path(key).suffix}")
         for index, key in enumerate(keys)
     ]
 

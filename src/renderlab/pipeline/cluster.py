@@ -22,13 +22,12 @@ from sqlalchemy.exc import OperationalError
 
 from renderlab import store
 from renderlab.models import Render, RenderStatus
-from renderlab.pipeline import chunked, lifecycle
+from renderlab.pipeline import chunked, lifecycle, outputs
 from renderlab.pipeline.failures import LostClaim
 from renderlab.pipeline.measure import render_context
 from renderlab.pipeline.progress import ProgressReporter
 from renderlab.pipeline.run import (
     IN_PROCESS,
-    VIDEO_CONTENT_TYPE,
     Faults,
     fail_piece,
     load_props,
@@ -119,11 +118,12 @@ def encode_chunk(
         props = load_props(services, held.render)
         reporter = chunked.ChunkReporter(services, held)
         with reporter.running(), tempfile.TemporaryDirectory(prefix="renderlab-chunk-") as work:
-            segment = Path(work) / "segment.mp4"
+            fmt = outputs.output_format(held.render)
+            segment = Path(work) / f"segment{fmt.extension}"
             render_range(props, held.render, held.start, held.end, segment, reporter.frames)
             reporter.flush()
-            key = chunked.segment_key(render_id, index)
-            services.storage.put_file(key, segment, VIDEO_CONTENT_TYPE)
+            key = chunked.segment_key(render_id, index, fmt.extension)
+            services.storage.put_file(key, segment, fmt.content_type)
             reporter.check()
         return chunked.finish_chunk(services, held, key)
 
@@ -143,7 +143,7 @@ def encode_chunk(
 def join_job(
     services: Services, render_id: str, owner: str, *, faults: Faults = IN_PROCESS
 ) -> None:
-    """Join job ``owner``'s segments by stream copy, store the MP4 and complete the render."""
+    """Join job ``owner``'s segments, store the output and its poster, complete the render."""
     with services.db.read_one() as connection:
         render = store.find(connection, render_id)
     keys = chunked.segments(services, render_id)
@@ -156,22 +156,38 @@ def join_job(
     # the render is joined again (its segments are kept) rather than timing out.
     reporter = ProgressReporter(services, render, owner)
     joined = render
+    stored: list[str] = []
 
     def join() -> int:
         reporter.flush()
         with reporter.running(), tempfile.TemporaryDirectory(prefix="renderlab-join-") as work:
             paths = chunked.download_segments(services, keys, Path(work))
-            video = join_segments(paths, Path(work) / "video.mp4", fps=joined.fps)
+            video = joined_output(joined, paths, Path(work))
             reporter.check()
             key, size = store_output(services, joined, video)
-        lifecycle.complete(services, render_id, owner, output_key=key, output_size=size)
+            stored.append(key)
+            props = load_props(services, joined)
+            poster = outputs.store_poster(services, joined, props, Path(work))
+            stored.append(poster)
+        lifecycle.complete(
+            services, render_id, owner, output_key=key, output_size=size, poster_key=poster
+        )
         return size
 
     with render_context(render):
-        size = _run(services, render_id, owner, join, faults)
+        size = _run(services, render_id, owner, join, faults, stored=stored)
     if size is not None:
         log.info("render %s complete (%d bytes)", render_id, size)
         remove_segments(services, render_id)
+
+
+def joined_output(render: Render | RenderSnapshot, paths: list[Path], work: Path) -> Path:
+    """The render's output from its segments in frame order: joined by stream copy, or the one
+    segment itself for a codec rendered whole (vp9, gif: planned as one chunk)."""
+    fmt = outputs.output_format(render)
+    if len(paths) == 1 and not fmt.joinable:
+        return paths[0]
+    return join_segments(paths, work / f"output{fmt.extension}", fps=render.fps, codec=fmt.codec)
 
 
 def leave_join_to_reconciler(services: Services, render_id: str, owner: str) -> None:
@@ -199,13 +215,22 @@ def remove_segments(services: Services, render_id: str) -> None:
 
 
 def _run(
-    services: Services, render_id: str, owner: str, work: Callable[[], T], faults: Faults
+    services: Services,
+    render_id: str,
+    owner: str,
+    work: Callable[[], T],
+    faults: Faults,
+    *,
+    stored: list[str] | None = None,
 ) -> T | None:
     """:func:`run_piece` for a piece of job ``owner``: a failed render's segments are of no use
-    to anyone, so they go when it stops failed."""
+    to anyone, so they go when it stops failed, with the files a join ``stored`` after the
+    render was failed (a cancel while it uploaded)."""
 
     def cleanup(status: str) -> None:
-        if status == RenderStatus.FAILED:
-            remove_segments(services, render_id)
+        if status != RenderStatus.FAILED:
+            return
+        remove_segments(services, render_id)
+        outputs.discard(services, *(stored or ()))
 
     return run_piece(services, render_id, owner, work, faults=faults, on_stopped=cleanup)

@@ -1,4 +1,5 @@
-"""Running one render: claim, encode with progress, store the MP4, complete, or fail clearly.
+"""Running one render: claim, encode with progress, store the output and its poster, complete,
+or fail clearly.
 
 The steps are separate functions so any worker can use them: the embedded pool runs
 :func:`run_render` whole in a process of its own; a Celery worker can claim and
@@ -19,8 +20,10 @@ from typing import TypeVar
 from renderlab import store
 from renderlab.compositions import TextAnimationProps
 from renderlab.models import Generation, Render, RenderStatus
-from renderlab.pipeline import lifecycle
+from renderlab.pipeline import lifecycle, outputs
 from renderlab.pipeline.failures import LostClaim, RenderTimedOut, classify
+from renderlab.pipeline.outputs import output_key as output_key  # re-exported
+from renderlab.pipeline.outputs import store_output
 from renderlab.pipeline.progress import ProgressReporter
 from renderlab.render import ProgressCallback, render_chunk
 from renderlab.services import Services
@@ -28,13 +31,8 @@ from renderlab.store import RenderSnapshot
 
 log = logging.getLogger(__name__)
 
-VIDEO_CONTENT_TYPE = "video/mp4"
+VIDEO_CONTENT_TYPE = "video/mp4"  # of h264 outputs and segments; see outputs.output_format
 T = TypeVar("T")
-
-
-def output_key(render: Render | RenderSnapshot) -> str:
-    """Where a render's video is stored: one object per render, under its owner's folder."""
-    return f"renders/{render.user_id}/{render.id}.mp4"
 
 
 def load_props(services: Services, render: Render | RenderSnapshot) -> TextAnimationProps:
@@ -54,7 +52,7 @@ def render_range(
     out_path: Path,
     on_progress: ProgressCallback | None,
 ) -> Path:
-    """Encode frames ``[start, end)`` at the render's size to ``out_path``.
+    """Encode frames ``[start, end)`` at the render's size in its codec to ``out_path``.
 
     ``on_progress(done, total)`` counts frames of this range; raising from it stops the encoder
     and removes the partial file.
@@ -66,20 +64,9 @@ def render_range(
         out_path,
         width=render.width,
         height=render.height,
+        codec=render.codec,
         on_progress=on_progress,
     )
-
-
-def store_output(
-    services: Services, render: Render | RenderSnapshot, path: Path
-) -> tuple[str, int]:
-    """Put the finished video in storage; returns ``(output_key, output_size)``.
-
-    Raises :class:`~renderlab.storage.StorageError` when storage refuses it.
-    """
-    key = output_key(render)
-    size = services.storage.put_file(key, path, VIDEO_CONTENT_TYPE)
-    return key, size
 
 
 @dataclass(frozen=True)
@@ -173,27 +160,21 @@ def run_render(
         reporter = ProgressReporter(services, claimed, owner)
         with reporter.running():
             props = load_props(services, claimed)
-            video = workdir / f"{claimed.id}.mp4"
+            video = workdir / f"{claimed.id}{outputs.output_format(claimed).extension}"
             render_range(props, claimed, 0, props.duration_in_frames, video, reporter.frames)
             reporter.flush()
             key, size = store_output(services, claimed, video)
             stored.append(key)
+            poster = outputs.store_poster(services, claimed, props, workdir)
+            stored.append(poster)
             finished = lifecycle.complete(
-                services, claimed.id, owner, output_key=key, output_size=size
+                services, claimed.id, owner, output_key=key, output_size=size, poster_key=poster
             )
         log.info("render %s complete (%d bytes)", render_id, size)
         return finished
 
     def discard(status: str) -> None:
         if stored and status == RenderStatus.FAILED:
-            discard_output(services, stored[0])
+            outputs.discard(services, *stored)
 
     return run_piece(services, render_id, owner, work, on_stopped=discard)
-
-
-def discard_output(services: Services, key: str) -> None:
-    """Remove a video nobody will download (its render was cancelled or failed after storing)."""
-    try:
-        services.storage.delete(key)
-    except Exception:
-        log.warning("could not remove orphaned video %s", key, exc_info=True)

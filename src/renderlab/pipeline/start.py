@@ -25,6 +25,7 @@ from renderlab.compositions import TextAnimationProps
 from renderlab.limits import Limits
 from renderlab.models import IdempotencyKey, Render, RenderStatus, User
 from renderlab.quota import RENDER_QUOTA
+from renderlab.render.formats import get_format, render_warnings
 from renderlab.services import Services
 from renderlab.store import RenderSnapshot
 
@@ -131,6 +132,24 @@ def requested_size(
     return (size.width if width is None else width, size.height if height is None else height)
 
 
+def check_output(props: TextAnimationProps, request: RenderRequest) -> list[str]:
+    """Refuse a codec outside the descriptor table or a poster frame outside the animation
+    (each a :class:`~renderlab.caps.CapError` naming its field); return the render's
+    ``warnings``: what the codec loses of these props, said before any quota is used."""
+    get_format(request.codec)
+    frame = request.poster_frame
+    if frame is not None and (
+        isinstance(frame, bool)
+        or not isinstance(frame, int)
+        or not 0 <= frame < props.duration_in_frames
+    ):
+        raise caps.CapError(
+            "poster_frame",
+            f"poster_frame must be an integer from 0 to {props.duration_in_frames - 1}.",
+        )
+    return render_warnings(props, request.codec)
+
+
 def _start_in(
     connection: Connection,
     services: Services,
@@ -143,9 +162,12 @@ def _start_in(
         earlier = _replay(connection, services, user_id, idempotency_key, request.fingerprint())
         if earlier is not None:
             return earlier, False
-    props = TextAnimationProps(**store.generation_props(connection, user_id, request.generation_id))
+    generation_id = request.generation_id
+    if generation_id is None:  # what generation_props answers for a missing id, said typed
+        raise store.NotFound("generation not found")
+    props = TextAnimationProps(**store.generation_props(connection, user_id, generation_id))
     width, height = requested_size(props, request.width, request.height, limits)
-    caps.check_codec(request.codec)
+    warnings = check_output(props, request)
     caps.check_render(props, width, height, limits)
     check_concurrency(connection, user_id, limits)
     result = services.quota.limit(connection, RENDER_QUOTA, user_id)
@@ -155,7 +177,7 @@ def _start_in(
     render = store.insert(
         connection,
         user_id=user_id,
-        generation_id=request.generation_id,
+        generation_id=generation_id,
         width=width,
         height=height,
         fps=props.fps,
@@ -163,6 +185,7 @@ def _start_in(
         codec=request.codec,
         now=services.clock(),
         poster_frame=request.poster_frame,
+        warnings=warnings,
         webhook_url=request.webhook_url,
         render_metadata=request.metadata,
         request_id=logs.current("request_id"),

@@ -10,7 +10,8 @@ Public API (no database, queue or HTTP knowledge in here):
   (extension, Content-Type, container, pixel formats, alpha, joinable).
 * :func:`render_warnings` - what a codec loses of some props (h264 and transparency).
 * :func:`render_still` - one frame as PNG; :func:`render_poster` - a render's poster PNG.
-* :func:`validate_size` and :class:`RenderSettingsError` - checks made before any drawing.
+* :func:`validate_size`, :func:`check_render` - checks made before any drawing; they raise
+  :class:`renderlab.caps.CapError`.
 
 The names are loaded on first use (PEP 562), so importing a light submodule such as
 :mod:`renderlab.render.cost` (the caps check) does not load PyAV, numpy and Pillow.
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
         render_warnings,
     )
     from renderlab.render.settings import (
-        RenderSettingsError,
         check_render,
         validate_crf,
         validate_duration,
@@ -53,7 +53,6 @@ _SOURCES = {
     "codec_for_output": "formats",
     "get_format": "formats",
     "render_warnings": "formats",
-    "RenderSettingsError": "settings",
     "check_render": "settings",
     "validate_crf": "settings",
     "validate_duration": "settings",
@@ -72,7 +71,6 @@ __all__ = [
     "OutputFormat",
     "ProgressCallback",
     "RenderResult",
-    "RenderSettingsError",
     "check_render",
     "codec_for_output",
     "get_format",

@@ -11,7 +11,7 @@ isolates are treated as neutrals: they are rare in generated text and never make
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -41,6 +41,28 @@ def levels(text: str) -> list[int]:
     types = [unicodedata.bidirectional(ch) or "L" for ch in text]
     if not any(t in _STRONG_R or t == "AN" for t in types):
         return [0] * len(text)
+    types = _resolve_neutrals(_resolve_weak(types))
+    # I1: at level 0, R goes up one level, numbers up two.
+    return [1 if t == "R" else 2 if t in ("AN", "EN") else 0 for t in types]
+
+
+def _runs(types: Sequence[str], kinds: Container[str]) -> list[tuple[int, int]]:
+    """The maximal runs ``[i, j)`` of types in ``kinds``."""
+    runs, i, n = [], 0, len(types)
+    while i < n:
+        if types[i] in kinds:
+            j = i
+            while j < n and types[j] in kinds:
+                j += 1
+            runs.append((i, j))
+            i = j
+        else:
+            i += 1
+    return runs
+
+
+def _resolve_weak(types: list[str]) -> list[str]:
+    """Rules W1 to W7 (weak types), for a paragraph at level 0 without embeddings."""
     n = len(types)
     # W1: non-spacing marks take the type of what precedes them.
     prev = "L"
@@ -63,17 +85,9 @@ def levels(text: str) -> list[int]:
         elif types[i] == "CS" and types[i - 1] == types[i + 1] and types[i - 1] in ("EN", "AN"):
             types[i] = types[i - 1]
     # W5: terminators next to European numbers become numbers.
-    i = 0
-    while i < n:
-        if types[i] == "ET":
-            j = i
-            while j < n and types[j] == "ET":
-                j += 1
-            if (i > 0 and types[i - 1] == "EN") or (j < n and types[j] == "EN"):
-                types[i:j] = ["EN"] * (j - i)
-            i = j
-        else:
-            i += 1
+    for i, j in _runs(types, ("ET",)):
+        if (i > 0 and types[i - 1] == "EN") or (j < n and types[j] == "EN"):
+            types[i:j] = ["EN"] * (j - i)
     # W6: remaining separators and terminators are neutral. W7: EN after L (or sos) is L.
     types = ["ON" if t in ("ES", "ET", "CS") else t for t in types]
     last_strong = "L"
@@ -82,22 +96,18 @@ def levels(text: str) -> list[int]:
             last_strong = t
         elif t == "EN" and last_strong == "L":
             types[i] = "L"
-    # N1, N2: neutrals between same-direction text take it; others take the embedding's (L).
-    i = 0
-    while i < n:
-        if types[i] in _NEUTRAL:
-            j = i
-            while j < n and types[j] in _NEUTRAL:
-                j += 1
-            before = "L" if i == 0 else _direction(types[i - 1])
-            after = "L" if j == n else _direction(types[j])
-            fill = before if before == after else "L"
-            types[i:j] = [fill] * (j - i)
-            i = j
-        else:
-            i += 1
-    # I1: at level 0, R goes up one level, numbers up two.
-    return [1 if t == "R" else 2 if t in ("AN", "EN") else 0 for t in types]
+    return types
+
+
+def _resolve_neutrals(types: list[str]) -> list[str]:
+    """N1, N2: neutrals between same-direction text take it; others take the embedding's (L)."""
+    n = len(types)
+    for i, j in _runs(types, _NEUTRAL):
+        before = "L" if i == 0 else _direction(types[i - 1])
+        after = "L" if j == n else _direction(types[j])
+        fill = before if before == after else "L"
+        types[i:j] = [fill] * (j - i)
+    return types
 
 
 def _direction(t: str) -> str:

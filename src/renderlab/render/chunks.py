@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 from PIL import Image
 
+from renderlab.caps import CapError
 from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits
 from renderlab.render import gif
@@ -26,7 +27,7 @@ from renderlab.render.encode import DEFAULT_CRF, DEFAULT_PRESET, ProgressCallbac
 from renderlab.render.formats import OutputFormat, get_format
 from renderlab.render.frames import FramePainter, PictureKey
 from renderlab.render.rgbavideo import RgbaVideoWriter
-from renderlab.render.settings import RenderSettingsError, as_props, check_render, validate_crf
+from renderlab.render.settings import as_props, check_render, validate_crf
 
 
 def plan_chunks(
@@ -39,13 +40,13 @@ def plan_chunks(
     ``min_chunk_frames`` long (unless the whole render is shorter) and at most about
     ``chunk_size``. Without ``chunk_size``, one chunk per worker."""
     if duration_in_frames < 1:
-        raise RenderSettingsError("duration_in_frames", "duration_in_frames must be at least 1.")
+        raise CapError("duration_in_frames", "duration_in_frames must be at least 1.")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise RenderSettingsError("workers", "workers must be at least 1.")
+        raise CapError("workers", "workers must be at least 1.")
     if chunk_size is not None and (
         isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1
     ):
-        raise RenderSettingsError("chunk_size", "chunk_size must be at least 1.")
+        raise CapError("chunk_size", "chunk_size must be at least 1.")
     size = chunk_size if chunk_size is not None else math.ceil(duration_in_frames / workers)
     size = max(size, min_chunk_frames, 1)
     count = math.ceil(duration_in_frames / size)
@@ -129,11 +130,11 @@ def _check_range(props: TextAnimationProps, fmt: OutputFormat, start: int, end: 
     if not (isinstance(start, int) and isinstance(end, int)) or not (
         0 <= start < end <= props.duration_in_frames
     ):
-        raise RenderSettingsError(
+        raise CapError(
             "frames", f"chunk [{start}, {end}) is outside 0..{props.duration_in_frames}."
         )
     if not fmt.joinable and (start, end) != (0, props.duration_in_frames):
-        raise RenderSettingsError("frames", f"{fmt.codec} is rendered whole, not in chunks.")
+        raise CapError("frames", f"{fmt.codec} is rendered whole, not in chunks.")
 
 
 def _write_gif(
@@ -208,6 +209,8 @@ def join_segments(
                     if packet.size == 0:
                         continue
                     pts = packet.pts if packet.pts is not None else packet.dts
+                    if pts is None:
+                        raise ValueError(f"{segment}: a packet without a timestamp")
                     frame_index = round(pts * packet.time_base / time_base)
                     if first_pts is None:
                         first_pts = frame_index

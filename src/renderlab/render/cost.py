@@ -112,7 +112,7 @@ def _box_mpx(
 
 def _pictures(props: TextAnimationProps) -> Iterator[tuple[int, float]]:
     """(clusters shown, scale) of each run of identical frames, in order."""
-    previous = None
+    previous: object = None
     if props.style == "typewriter":
         total = len(graphemes(props.text))
         typing = math.floor(0.8 * props.duration_in_frames)

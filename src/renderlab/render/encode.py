@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -59,11 +60,38 @@ def fill_yuv420p(frame: av.VideoFrame, buffer: np.ndarray) -> None:
     )
     for plane, source in zip(frame.planes, sources, strict=True):
         rows, cols = source.shape
-        view = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+        view = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
         view[:rows, :cols] = source
 
 
-class SegmentWriter:
+class FrameMuxer:
+    """Muxes encoded packets one output frame each, in order, and reports progress every
+    ``PROGRESS_EVERY`` frames and at the end: the writing half every video writer shares."""
+
+    _container: Any
+    _stream: Any
+    _time_base: Fraction
+    _written: int
+    _reported: int
+    total: int
+    on_progress: ProgressCallback | None
+
+    def _mux_frame(self, packet: av.Packet, keyframe: bool) -> None:
+        packet.stream = self._stream
+        packet.time_base = self._time_base
+        packet.pts = packet.dts = self._written
+        packet.duration = 1
+        packet.is_keyframe = keyframe
+        self._container.mux(packet)
+        self._written += 1
+        if self.on_progress is not None and (
+            self._written - self._reported >= PROGRESS_EVERY or self._written == self.total
+        ):
+            self._reported = self._written
+            self.on_progress(self._written, self.total)
+
+
+class SegmentWriter(FrameMuxer):
     """Writes ``total`` frames, given as pictures with repeat counts, to an MP4 file."""
 
     def __init__(
@@ -156,16 +184,4 @@ class SegmentWriter:
                 self._emit(self._rewriter.repeat(), False)
 
     def _emit(self, data: bytes, keyframe: bool) -> None:
-        packet = av.Packet(data)
-        packet.stream = self._stream
-        packet.time_base = self._time_base
-        packet.pts = packet.dts = self._written
-        packet.duration = 1
-        packet.is_keyframe = keyframe
-        self._container.mux(packet)
-        self._written += 1
-        if self.on_progress is not None and (
-            self._written - self._reported >= PROGRESS_EVERY or self._written == self.total
-        ):
-            self._reported = self._written
-            self.on_progress(self._written, self.total)
+        self._mux_frame(av.Packet(data), keyframe)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -280,21 +281,34 @@ def pil_font(face: FontFace, size: float, optical_size: float) -> ImageFont.Free
             axes = font.get_variation_axes()
             values = []
             for axis in axes:
-                tag = axis.get("name", b"")
-                tag = tag.decode("latin-1") if isinstance(tag, bytes) else str(tag)
+                name = axis.get("name", b"")
+                tag = name.decode("latin-1") if isinstance(name, bytes) else str(name)
                 tag = tag.strip().lower()
-                low, high = float(axis["minimum"]), float(axis["maximum"])
+                low, high = _axis_value(axis, "minimum"), _axis_value(axis, "maximum")
                 if tag in ("weight", "wght"):
                     value = float(face.weight)
                 elif tag in ("optical size", "opsz", "optical_size"):
                     value = optical_size
                 else:
-                    value = float(axis["default"])
+                    value = _axis_value(axis, "default")
                 values.append(min(max(value, low), high))
             font.set_variation_by_axes(values)
         except (OSError, KeyError, ValueError):
             log.debug("could not set variation axes of %s", face.path)
     return font
+
+
+def _axis_value(axis: Mapping[str, object], name: str) -> float:
+    """A number of a variation axis (Pillow types them optional); ValueError if absent."""
+    value = axis[name]
+    if not isinstance(value, (int, float)):
+        raise ValueError(f"variation axis without a {name}")
+    return float(value)
+
+
+def text_direction(rtl: bool) -> str | None:
+    """The ``direction`` argument for Pillow's text calls: None (its default) without raqm."""
+    return ("rtl" if rtl else "ltr") if RAQM else None
 
 
 def direction(rtl: bool) -> dict[str, str]:

@@ -34,7 +34,7 @@ def palette(background: RGB | None, colour: RGB) -> list[int]:
         steps = np.arange(256, dtype=np.float32)[:, None] / 255.0
         bg, fg = np.array(background, np.float32), np.array(colour, np.float32)
         ramp = np.clip(np.rint(bg + steps * (fg - bg)), 0, 255).astype(np.uint8)
-        entries = [tuple(int(c) for c in row) for row in ramp]
+        entries = [(int(r), int(g), int(b)) for r, g, b in ramp]
     return [c for entry in entries for c in entry]
 
 

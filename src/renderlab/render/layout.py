@@ -24,10 +24,10 @@ from renderlab.render import bidi
 from renderlab.render.fonts import (
     FontFace,
     covers,
-    direction,
     emoji_faces,
     fallback_chain,
     pil_font,
+    text_direction,
     vertical_metrics,
 )
 
@@ -193,7 +193,7 @@ def measure(face: FontFace, size: float, optical_size: float, text: str, rtl: bo
     if not text:
         return 0.0
     font = pil_font(face, size, optical_size)
-    width = font.getlength(text, **direction(rtl))
+    width = font.getlength(text, direction=text_direction(rtl))
     if face.bitmap_size:
         width *= size / face.bitmap_size
     return float(width)

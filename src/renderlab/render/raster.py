@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw
 
-from renderlab.render.fonts import direction, pil_font
+from renderlab.render.fonts import pil_font, text_direction
 from renderlab.render.layout import FRAME_HEIGHT, FRAME_WIDTH, PADDING_X, Layout, Run
 
 if TYPE_CHECKING:
@@ -150,7 +150,12 @@ class _Canvas:
             return
         font = pil_font(run.face, self.size, self.optical_size)
         self.draw.text(
-            (x, baseline), run.text, fill=255, font=font, anchor="ls", **direction(run.rtl)
+            (x, baseline),
+            run.text,
+            fill=255,
+            font=font,
+            anchor="ls",
+            direction=text_direction(run.rtl),
         )
 
 
@@ -170,12 +175,19 @@ def _bitmap_glyphs(
     left/top the image's offset from the run's origin on the baseline; None if empty."""
     font = pil_font(run.face, size, optical_size)
     strike = run.face.bitmap_size or 1
-    left, top, right, bottom = font.getbbox(run.text, anchor="ls", **direction(run.rtl))
+    left, top, right, bottom = font.getbbox(
+        run.text, anchor="ls", direction=text_direction(run.rtl)
+    )
     if right <= left or bottom <= top:
         return None
-    glyphs = Image.new("RGBA", (right - left, bottom - top))
+    glyphs = Image.new("RGBA", (int(right - left), int(bottom - top)))
     ImageDraw.Draw(glyphs).text(
-        (-left, -top), run.text, font=font, anchor="ls", embedded_color=True, **direction(run.rtl)
+        (-left, -top),
+        run.text,
+        font=font,
+        anchor="ls",
+        embedded_color=True,
+        direction=text_direction(run.rtl),
     )
     factor = size / strike
     width = max(1, round(glyphs.width * factor))
@@ -220,7 +232,7 @@ def _crop(
     return _with_colour(Tile(fx0, fy0, alpha, None), np.asarray(colour.crop(crop)))
 
 
-def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, ...]:
+def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 

@@ -16,23 +16,24 @@ import contextlib
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Final, Literal, cast
 
 import av
 import numpy as np
 from av.video.frame import PictureType
 from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
+from av.video.stream import VideoStream
 
 from renderlab.render import vp9
+from renderlab.render.encode import FrameMuxer, ProgressCallback
 from renderlab.render.formats import OutputFormat
 from renderlab.render.gop import KeyframeClock
 
-ProgressCallback = Callable[[int, int], None]
-PROGRESS_EVERY = 5
 _BT709 = 1
-_SIDE = "matroska_block_additional"
+_SIDE: Final[Literal["matroska_block_additional"]] = "matroska_block_additional"
 
 
-def _encoder_options(fmt: OutputFormat) -> dict[str, str]:
+def _encoder_options(fmt: OutputFormat) -> dict[str, object]:
     if fmt.codec == "vp9":
         return {
             "deadline": "realtime",  # "good" costs 5-10x more per picture here
@@ -49,7 +50,7 @@ def _encoder_options(fmt: OutputFormat) -> dict[str, str]:
     return {"profile": "4444", "vendor": "apl0", "bits_per_mb": "8000"}
 
 
-class RgbaVideoWriter:
+class RgbaVideoWriter(FrameMuxer):
     """Writes ``total`` frames, given as RGB(A) pictures with repeat counts, to ``path``."""
 
     def __init__(
@@ -72,7 +73,8 @@ class RgbaVideoWriter:
         self._reformatter = VideoReformatter()
         self._container = av.open(str(path), "w", format=fmt.container)
         try:
-            stream = self._container.add_stream(fmt.encoder, rate=fps)
+            # A video encoder's name always gives a video stream (PyAV types it by literal).
+            stream = cast(VideoStream, self._container.add_stream(fmt.encoder, rate=fps))
             stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
             ctx = stream.codec_context
             ctx.color_primaries = ctx.color_trc = ctx.colorspace = _BT709
@@ -132,16 +134,16 @@ class RgbaVideoWriter:
     def _emit_run(self, packet: av.Packet, count: int, frame: av.VideoFrame) -> None:
         keyframe = packet.is_keyframe
         repeat = self._repeat_of(packet) if count > 1 else None
-        self._emit(packet, keyframe)  # muxing empties the packet: repeats are made before
+        self._mux_frame(packet, keyframe)  # muxing empties the packet: repeats are made before
         for _ in range(count - 1):
             if repeat is None:  # a frame VP9 did not store: encode the repeat after all
                 frame.pts = self._sent
                 frame.pict_type = PictureType.NONE
                 self._sent += 1
                 (again,) = self._stream.encode(frame)
-                self._emit(again, again.is_keyframe)
+                self._mux_frame(again, again.is_keyframe)
             else:
-                self._emit(repeat(), keyframe and self.fmt.codec == "prores")
+                self._mux_frame(repeat(), keyframe and self.fmt.codec == "prores")
 
     def _repeat_of(self, packet: av.Packet) -> Callable[[], av.Packet] | None:
         """A maker of packets that show ``packet``'s picture again, or None if there is none."""
@@ -166,17 +168,3 @@ class RgbaVideoWriter:
             return repeat
 
         return make
-
-    def _emit(self, packet: av.Packet, keyframe: bool) -> None:
-        packet.stream = self._stream
-        packet.time_base = self._time_base
-        packet.pts = packet.dts = self._written
-        packet.duration = 1
-        packet.is_keyframe = keyframe
-        self._container.mux(packet)
-        self._written += 1
-        if self.on_progress is not None and (
-            self._written - self._reported >= PROGRESS_EVERY or self._written == self.total
-        ):
-            self._reported = self._written
-            self.on_progress(self._written, self.total)

@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from renderlab.render.fonts import direction, pil_font
+from renderlab.render.fonts import pil_font, text_direction
 from renderlab.render.layout import Run
 from renderlab.render.raster import _bitmap_glyphs, _Canvas, _paste_clipped
 
@@ -56,7 +56,10 @@ class RunCache:
         if (*key, start) not in self._rasters and not _inside(canvas.mask, ix, iy):
             # Only a run starting off the picture may miss it: measure before rasterising.
             extent = self._extent(
-                key, lambda: _inked(font.getbbox(run.text, anchor="ls", **direction(run.rtl)))
+                key,
+                lambda: _inked(
+                    font.getbbox(run.text, anchor="ls", direction=text_direction(run.rtl))
+                ),
             )
             if extent is None or _outside(canvas.mask, ix, iy, extent, _PAD_PX):
                 self.skipped += 1
@@ -68,7 +71,7 @@ class RunCache:
             mask, offset = font.getmask2(
                 run.text,
                 "L",
-                direction(run.rtl).get("direction"),
+                text_direction(run.rtl),
                 None,
                 None,
                 0,
@@ -87,7 +90,9 @@ class RunCache:
 
         def measure() -> tuple[int, int, int, int] | None:
             font = pil_font(run.face, canvas.size, canvas.optical_size)
-            left, top, right, bottom = font.getbbox(run.text, anchor="ls", **direction(run.rtl))
+            left, top, right, bottom = font.getbbox(
+                run.text, anchor="ls", direction=text_direction(run.rtl)
+            )
             if right <= left or bottom <= top:
                 return None
             factor = canvas.size / (run.face.bitmap_size or 1)
@@ -137,7 +142,7 @@ class RunCache:
         return value
 
 
-def _inked(box: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+def _inked(box: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
     """A metric box, or None when it is empty (spaces: nothing to draw)."""
     return box if box[2] > box[0] and box[3] > box[1] else None
 

@@ -2,7 +2,10 @@
 
 Props are validated by their own model (``compositions.props``); this adds what depends on the
 deployment's limits (size and duration caps) and on the render call (frame, CRF, chunking).
-Each refusal names its field and carries a stable ``code`` the API maps to its error codes.
+Each refusal is a :class:`renderlab.caps.CapError`: it names its field and carries a stable
+``code`` the API maps to its error codes. Nothing here reads the environment: a caller serving
+a deployment passes its ``Limits`` (``services.limits``; the CLI, ``get_limits()``); without
+them the defaults of :class:`~renderlab.limits.Limits` apply.
 """
 
 from __future__ import annotations
@@ -12,26 +15,22 @@ from typing import Any
 
 from renderlab.caps import CapError, check_duration, check_render_size, check_size
 from renderlab.compositions.props import TextAnimationProps
-from renderlab.limits import Limits, get_limits
+from renderlab.limits import Limits
 from renderlab.render.encode import MAX_CRF, MIN_CRF
-
-# The caps are checked in one place (``renderlab.caps``) for the API, the pipeline and the
-# renderer alike; the renderer's names for them are kept for its callers.
-RenderSettingsError = CapError
 
 
 def validate_size(width: int, height: int, limits: Limits | None = None) -> None:
     """Refuse a size above the caps, odd, or under the minimum dimension."""
-    check_size(width, height, limits or get_limits())
+    check_size(width, height, limits or Limits())
 
 
 def validate_duration(props: TextAnimationProps, limits: Limits | None = None) -> None:
-    check_duration(props.duration_in_frames, props.fps, limits or get_limits())
+    check_duration(props.duration_in_frames, props.fps, limits or Limits())
 
 
 def validate_crf(crf: int) -> None:
     if isinstance(crf, bool) or not isinstance(crf, int) or not MIN_CRF <= crf <= MAX_CRF:
-        raise RenderSettingsError(
+        raise CapError(
             "crf",
             f"crf must be an integer from {MIN_CRF} to {MAX_CRF} (crf 0 is lossless"
             " High 4:4:4, which many players cannot decode).",
@@ -40,9 +39,9 @@ def validate_crf(crf: int) -> None:
 
 def validate_frame(props: TextAnimationProps, frame: int) -> None:
     if isinstance(frame, bool) or not isinstance(frame, int):
-        raise RenderSettingsError("frame", "frame must be an integer.", "invalid_frame")
+        raise CapError("frame", "frame must be an integer.", "invalid_frame")
     if not 0 <= frame < props.duration_in_frames:
-        raise RenderSettingsError(
+        raise CapError(
             "frame",
             f"frame must be from 0 to {props.duration_in_frames - 1}.",
             "invalid_frame",
@@ -60,6 +59,6 @@ def check_render(
     props: TextAnimationProps, width: int, height: int, limits: Limits | None = None
 ) -> None:
     """Everything a render or still of ``props`` at this size must pass, limits included."""
-    limits = limits or get_limits()
+    limits = limits or Limits()
     check_render_size(width, height, props.width, props.height, limits)
     validate_duration(props, limits)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from renderlab.compositions.props import TextAnimationProps
-from renderlab.limits import Limits, get_limits
+from renderlab.limits import Limits
 from renderlab.render.chunks import join_segments, plan_chunks, render_chunk
 from renderlab.render.encode import DEFAULT_CRF, ProgressCallback
 from renderlab.render.formats import get_format
@@ -50,7 +50,7 @@ def render_still(
 ) -> bytes:
     """Frame ``frame`` as PNG bytes: RGBA when the background is transparent, else RGB.
 
-    ``limits`` defaults to the process-wide :func:`~renderlab.limits.get_limits`.
+    ``limits`` defaults to :class:`~renderlab.limits.Limits`' defaults (never the environment).
     """
     props = as_props(props)
     check_render(props, width, height, limits)
@@ -95,7 +95,7 @@ def render_video(
     ``workers > 1``); if it raises, the render stops, no output is left, and it propagates.
     """
     started = time.perf_counter()
-    limits = limits or get_limits()
+    limits = limits or Limits()
     props = as_props(props)
     check_render(props, width, height, limits)
     validate_crf(crf)

@@ -114,9 +114,18 @@ class Storage(Protocol):
         ...
 
     def signed_url(
-        self, key: str, *, expires_in_s: int, filename: str, now: float | None = None
+        self,
+        key: str,
+        *,
+        expires_in_s: int,
+        filename: str,
+        now: float | None = None,
+        disposition: str = "attachment",
+        content_type: str | None = None,
     ) -> SignedURL:
-        """A URL that downloads the object as ``filename`` without other credentials."""
+        """A URL that downloads the object as ``filename`` without other credentials, served
+        ``inline`` or as an ``attachment`` with ``content_type`` (default ``video/mp4``); the
+        signature covers both, so neither can be changed in the URL."""
         ...
 
     def check_writable(self) -> None:

@@ -45,8 +45,32 @@ def ascii_fallback(name: str) -> str:
     return ascii_only.replace('"', "_").replace("\\", "_") or DEFAULT_FILENAME
 
 
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII ``filename`` and an RFC 6266 / 5987 ``filename*``."""
+DISPOSITIONS = ("attachment", "inline")
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """``attachment`` (save it) or ``inline`` (show it in the browser) with an ASCII
+    ``filename`` and an RFC 6266 / 5987 ``filename*``."""
+    if disposition not in DISPOSITIONS:
+        raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}")
     name = safe_filename(filename)
     encoded = quote(name, safe="")
-    return f"attachment; filename=\"{ascii_fallback(name)}\"; filename*=UTF-8''{encoded}"
+    return f"{disposition}; filename=\"{ascii_fallback(name)}\"; filename*=UTF-8''{encoded}"
+
+
+def with_extension(filename: str, extension: str) -> str:
+    """``filename`` cleaned (:func:`safe_filename`) and ending in ``extension`` (``.webm``):
+    a known media extension of another format is replaced, anything else kept and the right
+    one appended, so a download is never saved under a misleading type."""
+    name = safe_filename(filename)
+    stem, dot, suffix = name.rpartition(".")
+    if dot and f".{suffix.lower()}" == extension:
+        return f"{stem}{extension}"
+    if dot and stem and f".{suffix.lower()}" in MEDIA_EXTENSIONS:
+        name = stem
+    return safe_filename(name[: MAX_FILENAME_LENGTH - len(extension)] + extension)
+
+
+MEDIA_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".webm", ".mkv", ".mov", ".gif", ".png", ".jpg", ".jpeg", ".avi", ".apng"}
+)

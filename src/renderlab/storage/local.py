@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -27,7 +28,7 @@ from renderlab.storage.base import (
     validate_key,
     validate_prefix,
 )
-from renderlab.storage.disposition import safe_filename
+from renderlab.storage.disposition import DISPOSITIONS, safe_filename
 
 _COPY_BUFFER = 1024 * 1024
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -79,6 +80,18 @@ def _copy_atomically(source: Path, target: Path) -> int:
     return size
 
 
+_MEDIA_TYPE = re.compile(r"[a-z]+/[a-z0-9][a-z0-9.+-]*", re.ASCII)
+
+
+def check_served_as(disposition: str, content_type: str | None) -> None:
+    """Refuse a disposition or Content-Type a download could not be served with (ours are
+    constants; this keeps a programming error out of a response header)."""
+    if disposition not in DISPOSITIONS:
+        raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}")
+    if content_type is not None and not _MEDIA_TYPE.fullmatch(content_type):
+        raise ValueError(f"{content_type!r} is not a media type")
+
+
 class LocalStorage:
     """Objects as files under ``root``; signed URLs point at ``{public_url}/files/{key}``."""
 
@@ -106,8 +119,8 @@ class LocalStorage:
         return path
 
     def put_file(self, key: str, path: str | Path, content_type: str) -> int:
-        """Store a copy of ``path``. ``content_type`` is not kept: the download route always
-        answers ``video/mp4`` and segments are only ever read back by workers."""
+        """Store a copy of ``path``. ``content_type`` is not kept: a signed URL carries the
+        type its download is served as, and segments are only ever read back by workers."""
         target = self.path_for(key)
         source = Path(path)
         if not source.is_file():
@@ -157,29 +170,66 @@ class LocalStorage:
             raise _io_error("delete", folder, exc) from exc
 
     def signed_url(
-        self, key: str, *, expires_in_s: int, filename: str, now: float | None = None
+        self,
+        key: str,
+        *,
+        expires_in_s: int,
+        filename: str,
+        now: float | None = None,
+        disposition: str = "attachment",
+        content_type: str | None = None,
     ) -> SignedURL:
-        """``{public_url}/files/{key}?expires=&filename=&sig=``, valid for ``expires_in_s``."""
+        """``{public_url}/files/{key}?expires=&filename=[&disposition=][&type=]&sig=``, valid
+        for ``expires_in_s``; the signature covers every parameter, so none can be changed."""
         validate_key(key)
         if expires_in_s <= 0:
             raise ValueError("expires_in_s must be positive")
+        check_served_as(disposition, content_type)
         expires = int(time.time() if now is None else now) + int(expires_in_s)
         name = safe_filename(filename)
-        query = urlencode(
-            {"expires": expires, "filename": name, "sig": self.sign(key, expires, name)},
-            quote_via=quote,
-        )
+        params: dict[str, str | int] = {"expires": expires, "filename": name}
+        if disposition != signing.DEFAULT_DISPOSITION:
+            params["disposition"] = disposition
+        if content_type is not None:
+            params["type"] = content_type
+        params["sig"] = self.sign(key, expires, name, disposition, content_type)
+        query = urlencode(params, quote_via=quote)
         return SignedURL(
             url=f"{self.public_url}/files/{quote(key, safe='/')}?{query}",
             expires_at=datetime.fromtimestamp(expires, tz=UTC),
         )
 
-    def sign(self, key: str, expires: int, filename: str) -> str:
-        return signing.sign(key, expires, filename, self._secret)
+    def sign(
+        self,
+        key: str,
+        expires: int,
+        filename: str,
+        disposition: str = signing.DEFAULT_DISPOSITION,
+        content_type: str | None = None,
+    ) -> str:
+        return signing.sign(
+            key, expires, filename, self._secret, disposition=disposition, content_type=content_type
+        )
 
-    def verify(self, key: str, expires: int, filename: str, sig: str) -> bool:
+    def verify(
+        self,
+        key: str,
+        expires: int,
+        filename: str,
+        sig: str,
+        disposition: str = signing.DEFAULT_DISPOSITION,
+        content_type: str | None = None,
+    ) -> bool:
         """Whether the signature is ours (expiry is checked separately)."""
-        return signing.verify(key, expires, filename, sig, self._secret)
+        return signing.verify(
+            key,
+            expires,
+            filename,
+            sig,
+            self._secret,
+            disposition=disposition,
+            content_type=content_type,
+        )
 
     def check_writable(self) -> None:
         """Create, fsync and remove a probe file in the root (creating the root if needed)."""

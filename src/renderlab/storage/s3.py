@@ -227,9 +227,18 @@ class S3Storage:
                     )
 
     def signed_url(
-        self, key: str, *, expires_in_s: int, filename: str, now: float | None = None
+        self,
+        key: str,
+        *,
+        expires_in_s: int,
+        filename: str,
+        now: float | None = None,
+        disposition: str = "attachment",
+        content_type: str | None = None,
     ) -> SignedURL:
-        """A presigned GET that names the download and forces ``video/mp4``.
+        """A presigned GET that names the download and forces its disposition and type
+        (``response-content-disposition`` / ``response-content-type``; ``video/mp4`` unless
+        ``content_type`` is given), which S3 signs with the rest.
 
         S3 stamps the signature with the real clock, so ``now`` only shifts the reported
         ``expires_at``; pass it to keep the record consistent with an injected clock.
@@ -244,8 +253,8 @@ class S3Storage:
                 Params={
                     "Bucket": self.bucket,
                     "Key": full,
-                    "ResponseContentDisposition": content_disposition(filename),
-                    "ResponseContentType": "video/mp4",
+                    "ResponseContentDisposition": content_disposition(filename, disposition),
+                    "ResponseContentType": content_type or "video/mp4",
                 },
                 ExpiresIn=int(expires_in_s),
             )

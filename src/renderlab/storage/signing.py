@@ -1,9 +1,12 @@
 """HMAC signatures for local download URLs.
 
-A URL carries the key, an expiry and the download filename; the signature covers all three so
-none can be changed (a longer life, another user's file, a misleading name) without the server
-secret. Expiry is integer epoch seconds, written in the URL in one canonical form so that the
-bytes that were signed are the bytes that are checked.
+A URL carries the key, an expiry, the download filename, and (when not the defaults) the
+disposition (``inline`` or ``attachment``) and the Content-Type it is served with; the signature
+covers them all so none can be changed (a longer life, another user's file, a misleading name,
+an attachment turned inline) without the server secret. With the defaults the signed message
+is the first version's, so links issued before dispositions existed keep working. Expiry is
+integer epoch seconds, written in the URL in one canonical form so that the bytes that were
+signed are the bytes that are checked.
 """
 
 from __future__ import annotations
@@ -19,27 +22,56 @@ _CONTEXT = b"renderlab/download-url/v1\x00"
 _EXPIRES = re.compile(r"[1-9][0-9]{0,11}", re.ASCII)
 
 
-def _message(key: str, expires: int, filename: str) -> bytes:
-    # JSON keeps the three fields unambiguous whatever characters the filename holds;
-    # ensure_ascii makes the encoding total (even lone surrogates from a hostile query string).
-    return _CONTEXT + json.dumps([key, expires, filename], ensure_ascii=True).encode("ascii")
+DEFAULT_DISPOSITION = "attachment"
 
 
-def sign(key: str, expires: int, filename: str, secret: bytes) -> str:
-    """The URL-safe base64 (unpadded) HMAC-SHA256 of key, expiry and filename."""
+def _message(
+    key: str, expires: int, filename: str, disposition: str, content_type: str | None
+) -> bytes:
+    # JSON keeps the fields unambiguous whatever characters the filename holds; ensure_ascii
+    # makes the encoding total (even lone surrogates from a hostile query string).
+    fields: list[object] = [key, expires, filename]
+    if disposition != DEFAULT_DISPOSITION or content_type is not None:
+        fields += [disposition, content_type]
+    return _CONTEXT + json.dumps(fields, ensure_ascii=True).encode("ascii")
+
+
+def sign(
+    key: str,
+    expires: int,
+    filename: str,
+    secret: bytes,
+    *,
+    disposition: str = DEFAULT_DISPOSITION,
+    content_type: str | None = None,
+) -> str:
+    """The URL-safe base64 (unpadded) HMAC-SHA256 of key, expiry, filename, disposition and
+    Content-Type."""
     if not secret:
         raise ValueError("the signing secret must not be empty")
-    digest = hmac.new(secret, _message(key, expires, filename), hashlib.sha256).digest()
+    message = _message(key, expires, filename, disposition, content_type)
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def verify(key: str, expires: int, filename: str, sig: str, secret: bytes) -> bool:
+def verify(
+    key: str,
+    expires: int,
+    filename: str,
+    sig: str,
+    secret: bytes,
+    *,
+    disposition: str = DEFAULT_DISPOSITION,
+    content_type: str | None = None,
+) -> bool:
     """Whether ``sig`` is the signature of these values, compared in constant time.
 
     Checks the signature only: expiry is :func:`is_expired`, separate so the route can tell an
     expired link ("ask for a new one") from a forged one.
     """
-    expected = sign(key, expires, filename, secret).encode("ascii")
+    expected = sign(
+        key, expires, filename, secret, disposition=disposition, content_type=content_type
+    ).encode("ascii")
     return hmac.compare_digest(expected, sig.encode("utf-8", "surrogatepass"))
 
 

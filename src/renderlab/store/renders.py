@@ -137,6 +137,29 @@ _OWNED_RENDER = _ONE_RENDER.where(Render.user_id == bindparam("user_id"))
 _INSERT_RENDER = insert_statement(Render)
 
 
+_AT_START: dict[str, Any] = {
+    "job_id": None,
+    "bucket_name": None,
+    "progress": 0,
+    "output_url": None,
+    "output_size": None,
+    "error": None,
+    "completed_at": None,
+    "error_code": None,
+    "expires_at": None,
+    "output_expired": False,
+    "output_key": None,
+    "attempts": 0,
+    "started_at": None,
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "heartbeat_at": None,
+    "quota_refunded": False,
+    "poster_key": None,
+}
+"""The columns of a new render that no caller chooses (see :func:`insert`)."""
+
+
 def insert(
     connection: Connection,
     *,
@@ -166,18 +189,13 @@ def insert(
     if status not in (RenderStatus.PENDING, RenderStatus.RENDERING):
         raise InvalidUpdate(f"a render starts pending or rendering, not {status}")
     row: dict[str, Any] = {
+        **_AT_START,
         "id": new_id(),
         "user_id": user_id,
         "generation_id": generation_id,
-        "job_id": None,
-        "bucket_name": None,
         "status": str(status),
-        "progress": 0,
-        "output_url": None,
-        "output_size": None,
-        "error": None,
         "created_at": now,
-        "completed_at": None,
+        "updated_at": now,
         "width": width,
         "height": height,
         "fps": fps,
@@ -187,18 +205,6 @@ def insert(
         "warnings": list(warnings or ()),
         "render_metadata": render_metadata,
         "webhook_url": webhook_url,
-        "error_code": None,
-        "expires_at": None,
-        "output_expired": False,
-        "updated_at": now,
-        "output_key": None,
-        "attempts": 0,
-        "started_at": None,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "heartbeat_at": None,
-        "quota_refunded": False,
-        "poster_key": None,
         "cache_key": cache_key,
         "request_id": request_id,
     }

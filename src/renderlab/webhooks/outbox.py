@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -114,7 +114,7 @@ def lease_due(session: Session, *, owner: str, now: int, lease_ms: int, limit: i
             .where(E.id == row.id, due)
             .values(lease_owner=owner, lease_expires_at=now + lease_ms, updated_at=now)
         )
-        if claimed.rowcount == 1:
+        if _rowcount(claimed) == 1:
             event = Event.of(row.id, row.payload)
             leased.append(Leased(event, row.url, row.render_id, row.attempts + 1))
     return leased
@@ -150,7 +150,7 @@ def record_attempt(
             updated_at=now,
         )
     )
-    if moved.rowcount != 1:
+    if _rowcount(moved) != 1:
         return None
     session.execute(
         sa.insert(deliveries_table).values(
@@ -247,3 +247,8 @@ def _refreshed(session: Session, item: Leased, refresh: Refresh | None) -> Lease
         return item
     event = Event(item.event.id, item.event.type, item.event.timestamp, data)
     return Leased(event, item.url, item.render_id, item.attempt)
+
+
+def _rowcount(result: sa.Result[Any]) -> int:
+    """Rows an UPDATE changed (``Session.execute`` is typed as returning any ``Result``)."""
+    return cast(sa.CursorResult[Any], result).rowcount

@@ -85,6 +85,11 @@ def json_response(
     )
 
 
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
+"""What ``next_cursor`` looks like (unpadded URL-safe base64), said in the document only: a
+cursor of another shape is refused by ``decode_cursor`` with its own message."""
+
+
 @dataclass(frozen=True)
 class PageQuery:
     limit: int
@@ -97,7 +102,13 @@ def paging(limits: Limits) -> Any:
 
     def page_query(
         limit: Annotated[int, Query(ge=1, le=limits.page_size_max)] = limits.page_size_default,
-        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+        cursor: Annotated[
+            str | None,
+            Query(
+                description="next_cursor of the previous page",
+                json_schema_extra={"pattern": CURSOR_PATTERN},
+            ),
+        ] = None,
     ) -> PageQuery:
         return PageQuery(limit, cursor)
 

@@ -20,7 +20,13 @@ from renderlab.api.routes import (
     json_response,
     paging,
 )
-from renderlab.api.schemas import DownloadURLOut, RenderCreate, RenderOut, RenderPage
+from renderlab.api.schemas import (
+    DownloadURLOut,
+    DownloadURLRequest,
+    RenderCreate,
+    RenderOut,
+    RenderPage,
+)
 from renderlab.db import Database
 from renderlab.events import Subscription
 from renderlab.pipeline.start import RenderRequest, start_render
@@ -145,10 +151,10 @@ def _add_stream_and_actions(api: APIRouter, ctx: ApiContext) -> None:
         "/{id}/download-url",
         response_model=DownloadURLOut,
         responses=errors(*AUTHED, 404, 409, 410),
-        summary="A fresh signed URL for a complete render",
+        summary="A fresh signed URL for a complete render, inline or as an attachment",
     )
-    async def download_url(id: str, me: Me) -> Response:
-        return await ctx.call(_download_url, ctx, me, id)
+    async def download_url(id: str, me: Me, body: DownloadURLRequest | None = None) -> Response:
+        return await ctx.call(_download_url, ctx, me, id, body or DownloadURLRequest())
 
     @api.delete(
         "/{id}",
@@ -212,12 +218,20 @@ def _list(ctx: ApiContext, me: Principal, generation_id: str | None, query: Page
     return json_response(RenderPage.model_construct(items=items, next_cursor=next_cursor))
 
 
-def _download_url(ctx: ApiContext, me: Principal, render_id: str) -> Response:
+def _download_url(
+    ctx: ApiContext, me: Principal, render_id: str, body: DownloadURLRequest
+) -> Response:
     from renderlab.pipeline import actions, retention
 
     retention.check_downloadable(ctx.services, me.user_id, render_id)  # 410 once it is gone
     try:
-        signed = actions.download_url(ctx.services, me.user_id, render_id)
+        signed = actions.download_url(
+            ctx.services,
+            me.user_id,
+            render_id,
+            disposition=body.disposition,
+            filename=body.filename,
+        )
     except actions.RenderNotComplete as exc:
         raise ApiError(409, "render_not_complete", _message(exc, "not complete")) from None
     expires_at = signed.expires_at.isoformat(timespec="seconds").replace("+00:00", "Z")
