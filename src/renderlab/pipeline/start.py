@@ -17,13 +17,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from renderlab import caps, store
+from renderlab import caps, logs, store
 from renderlab.compositions import TextAnimationProps
 from renderlab.limits import Limits
-from renderlab.models import IdempotencyKey
+from renderlab.models import IdempotencyKey, Render, RenderStatus, User
 from renderlab.quota import RENDER_QUOTA
 from renderlab.render.formats import get_format, render_warnings
 from renderlab.services import Services
@@ -43,6 +43,18 @@ class QuotaExceeded(Exception):
         self.message = message
         self.retry_after_ms = retry_after_ms
         self.limit = limit
+
+
+class TooManyConcurrentRenders(Exception):
+    """The user already has ``limits.max_concurrent_renders`` renders pending or rendering."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.message = (
+            f"You already have {limit} render{'' if limit == 1 else 's'} pending or rendering, "
+            "the most at once. Wait for one to finish, or cancel one, then start again."
+        )
+        super().__init__(self.message)
 
 
 class IdempotencyConflict(ValueError):
@@ -157,6 +169,7 @@ def _start_in(
     width, height = requested_size(props, request.width, request.height, limits)
     warnings = check_output(props, request)
     caps.check_render(props, width, height, limits)
+    check_concurrency(connection, user_id, limits)
     result = services.quota.limit(connection, RENDER_QUOTA, user_id)
     if not result.ok:
         retry_after = math.ceil(result.retry_after or 0)
@@ -175,6 +188,7 @@ def _start_in(
         warnings=warnings,
         webhook_url=request.webhook_url,
         render_metadata=request.metadata,
+        request_id=logs.current("request_id"),
     )
     if idempotency_key is not None:
         connection.execute(
@@ -188,6 +202,31 @@ def _start_in(
             },
         )
     return render, True
+
+
+_LOCK_USER = select(User.id).where(User.id == bindparam("user_id")).with_for_update()
+_RUNNING = (
+    select(func.count())
+    .select_from(Render)
+    .where(
+        Render.user_id == bindparam("user_id"),
+        Render.status.in_((RenderStatus.PENDING.value, RenderStatus.RENDERING.value)),
+    )
+)
+
+
+def check_concurrency(connection: Connection, user_id: str, limits: Limits) -> None:
+    """:class:`TooManyConcurrentRenders` if the user is at ``limits.max_concurrent_renders``.
+
+    Decided in the start transaction, before the quota, so a refusal costs no slot. The count
+    cannot race another start of the same user: on PostgreSQL the user's row is locked first
+    (every start of one user queues here, and always before the limiter's row: one lock order,
+    no deadlock); SQLite's write transaction (``BEGIN IMMEDIATE``) is exclusive already.
+    """
+    connection.execute(_LOCK_USER, {"user_id": user_id}).first()
+    running = connection.execute(_RUNNING, {"user_id": user_id}).scalar_one()
+    if running >= limits.max_concurrent_renders:
+        raise TooManyConcurrentRenders(limits.max_concurrent_renders)
 
 
 def _replay(
