@@ -487,6 +487,64 @@ def test_a_render_refused_while_another_runs_says_so_and_keeps_following_it(
     assert unexpected(console, [(429, "/v1/renders")]) == []
 
 
+@pytest.fixture(scope="module")
+def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose outputs expire after 1 s and whose renders time out after 2 s (the cost
+    budget raised so a long render is still accepted)."""
+    data = tmp_path_factory.mktemp("short") / "data"
+    env = {
+        "RENDERLAB_OUTPUT_TTL_S": "1",
+        "RENDERLAB_RENDER_TIMEOUT_MS": "2000",
+        "RENDERLAB_RENDER_COST_BUDGET_MS": "600000",
+    }
+    with serve(data, RENDERLAB_WORKERS="1", RENDERLAB_RENDERS_PER_HOUR="5", **env) as running:
+        yield running
+
+
+def test_history_says_timed_out_and_expired(
+    short_lived: Server, new_page: Callable[..., Page]
+) -> None:
+    """A render past its time limit ends as "Timed out" in the panel and the history; a
+    complete one whose file retention deleted says "Expired", offers no download and shows
+    no poster (Refresh, as a person would, until the server has expired it)."""
+    console: list[ConsoleEntry] = []
+    page = new_page(console, PHONE)
+    page.goto(f"{short_lived.base}/")
+    page.get_by_label("Your name").fill("short")
+    page.get_by_label("Your name").press("Enter")
+    text_box = page.get_by_label("Text", exact=True)
+    text_box.fill("Too long for two seconds " * 4)
+    page.get_by_label("Style").select_option("typewriter")
+    page.get_by_label("Duration (seconds)").fill("20")
+    page.get_by_label("Video size").select_option("full")
+    preview_src(page)
+    button = page.get_by_role("button", name="Render video")
+    button.click()
+    expect(page.locator("#progress-title")).to_have_text("Timed out", timeout=90_000)
+    expect(page.locator("#failed-message")).to_be_visible()
+    slow = render_rows(page, "Too long for two seconds").first
+    expect(slow.locator(".badge")).to_have_text("Timed out")
+
+    text_box.fill("Soon gone")
+    page.get_by_label("Duration (seconds)").fill("1")
+    page.get_by_label("Video size").select_option("small")
+    button.click()
+    expect(page.locator("#complete-message")).to_be_visible(timeout=90_000)
+    page.wait_for_function(
+        """() => { const b = document.querySelector('[data-render-id] .badge-muted');
+        if (b && b.textContent === 'Expired') return true;
+        document.getElementById('history-refresh').click(); return false; }""",
+        polling=1000,
+        timeout=60_000,
+    )
+    row = render_rows(page, "Soon gone").first
+    expect(row.locator(".badge")).to_have_text("Expired")
+    expect(row.get_by_role("link", name=re.compile("^Download"))).to_have_count(0)
+    expect(row.get_by_role("img")).to_have_count(0)
+    expect(slow.locator(".badge")).to_have_text("Timed out")  # after the reload too
+    assert unexpected(console, []) == []
+
+
 def test_form_speaks_plainly_and_keeps_what_was_typed(
     server: Server, new_page: Callable[..., Page]
 ) -> None:
