@@ -309,6 +309,7 @@ def render_and_watch(page: Page, text: str, tmp_path: Path) -> None:
     poster = row.get_by_role("img", name=re.compile("Poster of"))
     poster.scroll_into_view_if_needed()  # posters load lazily, as a person scrolls to them
     expect(poster).to_have_js_property("complete", True)
+    expect(poster).to_be_visible()
     assert poster.evaluate("i => i.naturalWidth * 16 == i.naturalHeight * 9 && i.naturalWidth > 0")
 
 
