@@ -17,6 +17,7 @@ import argparse
 import os
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from render import _ffmpeg, _ffmpeg_once  # noqa: E402
+from render import _ffmpeg, _ffmpeg_once, _render_once  # noqa: E402
 from renderlab.render import DEFAULT_CRF  # noqa: E402
 
 FADE_IN = {
@@ -46,6 +48,35 @@ TARGET = 0.12
 _OUTSIDE = ("RENDERLAB_DATABASE_URL", "RENDERLAB_STORAGE_URL", "RENDERLAB_BROKER_URL")
 
 
+@dataclass
+class Served:
+    client: httpx.Client
+    token: str
+    database: Path
+
+    def stamps(self, render_id: str) -> tuple[int, int, int]:
+        """(created_at, started_at, completed_at) of the render, in ms, as the server wrote
+        them (read from its SQLite file: started_at is not in the render object)."""
+        with sqlite3.connect(self.database) as connection:
+            row = connection.execute(
+                "SELECT created_at, started_at, completed_at FROM renders WHERE id = ?",
+                (render_id,),
+            ).fetchone()
+        return row[0], row[1] or row[0], row[2]
+
+
+@dataclass
+class Timing:
+    render_id: str
+    total: float
+    """``POST /v1/renders`` sent -> the client read ``complete``, seconds."""
+    answered: float
+    """``POST /v1/renders`` sent -> its answer read."""
+    sent_ms: float
+    seen_ms: float
+    """Wall-clock ms of sending the request and of reading it complete."""
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -53,8 +84,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def served(**env: str) -> Iterator[tuple[httpx.Client, str]]:
-    """``renderlab serve`` in a fresh data dir: (a client on it, a token for "bench")."""
+def served(**env: str) -> Iterator[Served]:
+    """``renderlab serve`` in a fresh data dir, with a client and a token for "bench"."""
     with tempfile.TemporaryDirectory(prefix="renderlab-bench-") as data:
         environ = {k: v for k, v in os.environ.items() if not k.startswith(_OUTSIDE)}
         environ.update(
@@ -79,7 +110,7 @@ def served(**env: str) -> Iterator[tuple[httpx.Client, str]]:
             base = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=base, timeout=60) as client:
                 _wait_healthy(client, process)
-                yield client, token
+                yield Served(client, token, Path(data) / "renderlab.db")
         finally:
             process.send_signal(signal.SIGINT)
             try:
@@ -102,25 +133,48 @@ def _wait_healthy(client: httpx.Client, process: subprocess.Popen[bytes]) -> Non
     raise SystemExit("renderlab serve did not come up")
 
 
-def request_to_complete(client: httpx.Client, token: str, body: dict[str, Any]) -> float:
-    """Seconds from sending ``POST /v1/renders`` to reading it ``complete``. ``body`` has
-    ``animation_props``: its generation is stored first, outside the measured time."""
-    headers = {"Authorization": f"Bearer {token}"}
+def request_to_complete(bench: Served, body: dict[str, Any]) -> Timing:
+    """Time ``POST /v1/renders`` -> reading it ``complete``. ``body`` has ``animation_props``:
+    its generation is stored first, outside the measured time."""
+    client, headers = bench.client, {"Authorization": f"Bearer {bench.token}"}
     props = body["animation_props"]
     created = client.post("/v1/generations", json={"animation_props": props}, headers=headers)
     assert created.status_code == 201, created.text
     request = {k: v for k, v in body.items() if k != "animation_props"}
     request["generation_id"] = created.json()["id"]
-    started = time.perf_counter()
+    sent_ms, started = time.time() * 1000, time.perf_counter()
     answer = client.post("/v1/renders", json=request, headers=headers)
+    answered = time.perf_counter() - started
     assert answer.status_code in (201, 202), answer.text
     render = answer.json()
     while render["status"] not in ("complete", "failed"):
         time.sleep(0.005)
         render = client.get(f"/v1/renders/{render['id']}", headers=headers).json()
-    elapsed = time.perf_counter() - started
+    total, seen_ms = time.perf_counter() - started, time.time() * 1000
     assert render["status"] == "complete", render
-    return elapsed
+    return Timing(render["id"], total, answered, sent_ms, seen_ms)
+
+
+def breakdown(bench: Served, timings: list[Timing]) -> dict[str, float]:
+    """Median seconds of each leg of request -> complete."""
+    legs: dict[str, list[float]] = {name: [] for name in LEGS}
+    for timing in timings:
+        created, claimed, completed = bench.stamps(timing.render_id)
+        legs["POST answered"].append(timing.answered)
+        legs["created -> claimed"].append((claimed - created) / 1000)
+        legs["claimed -> complete"].append((completed - claimed) / 1000)
+        legs["complete -> client saw it"].append((timing.seen_ms - completed) / 1000)
+        legs["total"].append(timing.total)
+    return {name: statistics.median(values) for name, values in legs.items()}
+
+
+LEGS = (
+    "POST answered",
+    "created -> claimed",
+    "claimed -> complete",
+    "complete -> client saw it",
+    "total",
+)
 
 
 def fade_in(index: int) -> dict[str, Any]:
@@ -143,12 +197,17 @@ def main() -> None:
             _ffmpeg_once(ffmpeg, Path(out) / f"ref{i}.mp4", DEFAULT_CRF, "veryfast")[0]
             for i in range(args.repeat)
         ]
-    with served() as (client, token):
-        request_to_complete(client, token, fade_in(-1))  # the first render warms the pool
-        times = [request_to_complete(client, token, fade_in(i)) for i in range(args.repeat)]
-    ref, ours = statistics.median(reference), statistics.median(times)
+        core = [_render_once("fade-in", Path(out) / f"core{i}.mp4")["wall"] for i in range(3)]
+    with served() as bench:
+        request_to_complete(bench, fade_in(-1))  # the first render of a serve
+        timings = [request_to_complete(bench, fade_in(i)) for i in range(args.repeat)]
+        legs = breakdown(bench, timings)
+    ref, ours = statistics.median(reference), legs["total"]
     print(f"ffmpeg drawtext veryfast  median {ref:6.3f} s  ({_list(reference)})")
-    print(f"request -> complete       median {ours:6.3f} s  ({_list(times)})")
+    print(f"request -> complete       median {ours:6.3f} s  ({_list([t.total for t in timings])})")
+    print(f"renderer alone (render_video in a warm process) median {statistics.median(core):.3f} s")
+    for name in LEGS[:-1]:
+        print(f"  {name:<28} {legs[name] * 1000:7.1f} ms")
     print(f"ratio {ours / ref:.3f}x (target <= {TARGET}x)")
 
 
