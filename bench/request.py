@@ -205,7 +205,9 @@ def main() -> None:
     ref, ours = statistics.median(reference), legs["total"]
     print(f"ffmpeg drawtext veryfast  median {ref:6.3f} s  ({_list(reference)})")
     print(f"request -> complete       median {ours:6.3f} s  ({_list([t.total for t in timings])})")
-    print(f"renderer alone (render_video in a warm process) median {statistics.median(core):.3f} s")
+    print(
+        f"renderer alone (render_video, timed in a fresh process) {statistics.median(core):.3f} s"
+    )
     for name in LEGS[:-1]:
         print(f"  {name:<28} {legs[name] * 1000:7.1f} ms")
     print(f"ratio {ours / ref:.3f}x (target <= {TARGET}x)")

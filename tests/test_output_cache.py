@@ -208,3 +208,12 @@ def test_a_rendered_video_is_served_again_byte_for_byte(
     one = fetch_video(services, read(db, first.id), tmp_path / "one.mp4").read_bytes()
     two = fetch_video(services, read(db, again.id), tmp_path / "two.mp4").read_bytes()
     assert one == two and len(one) > 1000
+
+
+def test_only_complete_renders_carry_their_key(svc: Services, tmp_path: Path) -> None:
+    user, generation, first_id = first_complete(svc, tmp_path)
+    pending, _ = start_render(svc, user, RenderRequest(generation, **SMALL, codec="vp9"))
+    lifecycle.cancel(svc, user, pending.id)
+    key = full_row(svc.db, first_id)["cache_key"]
+    assert key is not None and len(key) == 64
+    assert full_row(svc.db, pending.id)["cache_key"] is None, "a failed render is no output"

@@ -2,14 +2,17 @@
 
 Identical means the same user, the same generation props (as validated, so a default left out
 equals the default written out), size, codec and poster frame (the default, the last frame,
-equals that frame asked for by number). :func:`cache_key` hashes exactly these; every render
-stores its key when it starts, so a render that completes becomes findable by it without a
-write of its own (the ``by_cache_key`` index on ``(user_id, cache_key)``).
+equals that frame asked for by number). :func:`cache_key` hashes exactly these.
+
+Only complete renders carry their key (:func:`remember_output`, an ``AT_END`` hook, writes it
+when a render completes), so the lookup on the ``by_cache_key`` index ``(user_id, cache_key)``
+sees outputs and nothing else: a burst of identical requests in flight (a client's retries,
+``bench/api.py``) leaves no trail of pending or failed rows for every later start to step over.
 
 A hit is looked up and used inside the start transaction (:mod:`renderlab.pipeline.start`):
-the new row is inserted ``rendering`` and ended through :func:`lifecycle.finish` in the same
-transaction, so the ``AT_END`` hooks (webhooks, retention, metrics) run exactly as for a
-rendered one, and nothing is dispatched. The quota slot is consumed as for any render.
+the new row is inserted ``rendering`` with the key and ended through ``lifecycle.finish`` in
+the same transaction, so the ``AT_END`` hooks (webhooks, retention, metrics) run exactly as for
+a rendered one, and nothing is dispatched. The quota slot is consumed as for any render.
 
 The two renders then share one stored object; deletion and expiry count the rows that still
 reference a key before removing it (that is theirs, not this module's).
@@ -20,16 +23,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from renderlab import store
 from renderlab.compositions import TextAnimationProps
 from renderlab.models import Render, RenderStatus
-from renderlab.pipeline import lifecycle
 from renderlab.services import Services
 from renderlab.store import RenderSnapshot
+
+if TYPE_CHECKING:
+    from renderlab.pipeline.lifecycle import Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,8 @@ def complete_from(
     through :func:`lifecycle.finish`, inside ``connection``'s transaction (committed or rolled
     back with the rest of the start)."""
     # A session joined to the caller's transaction: it never commits it (the caller does).
+    from renderlab.pipeline import lifecycle  # lifecycle imports this module for its hook
+
     with Session(bind=connection, join_transaction_mode="rollback_only") as session:
         render = store.update(session, render_id, now=services.clock(), started_at=services.clock())
         outcome = lifecycle.Outcome.completed(hit.output_key, hit.output_size, hit.poster_key)
@@ -94,3 +102,18 @@ def complete_from(
         snapshot = RenderSnapshot.of(ended)
         session.flush()
     return snapshot
+
+
+_SET_KEY = update(Render).where(Render.id == bindparam("b_id")).values(cache_key=bindparam("b_key"))
+
+
+def remember_output(session: Session, services: Services, render: Render, outcome: Outcome) -> None:
+    """``AT_END`` hook: a render that completed with an output becomes findable by its key."""
+    if outcome.status != RenderStatus.COMPLETE or render.cache_key is not None:
+        return
+    connection = session.connection()
+    props = store.generation_props(connection, render.user_id, render.generation_id)
+    key = cache_key(
+        TextAnimationProps(**props), render.width, render.height, render.codec, render.poster_frame
+    )
+    connection.execute(_SET_KEY, {"b_id": render.id, "b_key": key})

@@ -155,7 +155,7 @@ def _start_in(
         poster_frame=request.poster_frame,
         webhook_url=request.webhook_url,
         render_metadata=request.metadata,
-        cache_key=key,
+        cache_key=None if hit is None else key,
         status=RenderStatus.PENDING if hit is None else RenderStatus.RENDERING,
     )
     if hit is not None:
