@@ -53,6 +53,8 @@ class Served:
     client: httpx.Client
     token: str
     database: Path
+    pid: int
+    """The ``renderlab serve`` process (its API runs in it)."""
 
     def stamps(self, render_id: str) -> tuple[int, int, int]:
         """(created_at, started_at, completed_at) of the render, in ms, as the server wrote
@@ -110,7 +112,7 @@ def served(**env: str) -> Iterator[Served]:
             base = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=base, timeout=60) as client:
                 _wait_healthy(client, process)
-                yield Served(client, token, Path(data) / "renderlab.db")
+                yield Served(client, token, Path(data) / "renderlab.db", process.pid)
         finally:
             process.send_signal(signal.SIGINT)
             try:
