@@ -11,7 +11,6 @@ has to be interrupted cleanly. Everything it knows arrives as picklable argument
 from __future__ import annotations
 
 import contextlib
-import logging
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -22,8 +21,6 @@ from renderlab.models import Render
 from renderlab.pipeline.claim import lease_owner
 from renderlab.pipeline.run import run_render
 from renderlab.services import Services, build_services
-
-log = logging.getLogger(__name__)
 
 CLAIMED = "claimed"
 DONE = "done"
@@ -69,14 +66,13 @@ def run_one(services: Services, render_id: str, token: str, workdir: str, conn: 
         with contextlib.suppress(OSError):
             conn.send((CLAIMED, render.id))
 
-    try:
-        run_render(
-            services,
-            render_id,
-            owner=lease_owner(token),
-            job_id=job_id(token),
-            workdir=Path(workdir),
-            on_claimed=claimed,
-        )
-    except Exception:  # run_piece records a render's own failures; this is anything else
-        log.exception("render %s stopped with an error in its process", render_id)
+    # An exception escaping here (run_piece ends a render's own failures) ends the process:
+    # the supervisor then acts on its exit code as for any render process that died.
+    run_render(
+        services,
+        render_id,
+        owner=lease_owner(token),
+        job_id=job_id(token),
+        workdir=Path(workdir),
+        on_claimed=claimed,
+    )
