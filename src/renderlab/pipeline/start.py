@@ -23,7 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from renderlab import caps, store
 from renderlab.compositions import TextAnimationProps
 from renderlab.limits import Limits
-from renderlab.models import IdempotencyKey
+from renderlab.models import IdempotencyKey, RenderStatus
+from renderlab.pipeline import cache
 from renderlab.quota import RENDER_QUOTA
 from renderlab.render.formats import get_format, render_warnings
 from renderlab.services import Services
@@ -104,7 +105,7 @@ def start_render(
             if idempotency_key is None:
                 raise
             continue  # a concurrent request with the same key won: read its render
-        if created and services.dispatcher is not None:
+        if created and not render.is_terminal and services.dispatcher is not None:
             services.dispatcher.dispatch(render.id)
         return render, created
     raise RuntimeError("could not settle a concurrent Idempotency-Key")
@@ -161,6 +162,8 @@ def _start_in(
     if not result.ok:
         retry_after = math.ceil(result.retry_after or 0)
         raise QuotaExceeded(quota_message(services), retry_after, limits.renders_per_hour)
+    key = cache.cache_key(props, width, height, request.codec, request.poster_frame)
+    hit = cache.find_output(connection, user_id, key)
     render = store.insert(
         connection,
         user_id=user_id,
@@ -175,7 +178,11 @@ def _start_in(
         warnings=warnings,
         webhook_url=request.webhook_url,
         render_metadata=request.metadata,
+        cache_key=None if hit is None else key,
+        status=RenderStatus.PENDING if hit is None else RenderStatus.RENDERING,
     )
+    if hit is not None:
+        render = cache.complete_from(connection, services, render.id, hit)
     if idempotency_key is not None:
         connection.execute(
             _ADD_KEY,
