@@ -10,9 +10,17 @@ status; once refused (429, the quota) it keeps reading its lists at a slow pace,
 would. Renders are small (``--frames`` at 320x180) so the embedded workers of a 2-core box
 keep up: the point is the API and the pipeline under concurrency, not the encoder.
 
+Deletes are mixed in (``--delete-every N``, default 3 here): of each user's accepted renders,
+the 1st, 4th, ... are deleted at once (pending or rendering: cancelled first), the 2nd, 5th,
+... once they end. A start refused with 429 ``too_many_concurrent_renders`` (the per-user cap)
+waits for one of the user's renders to end and tries again; the quota's 429 ends the loop.
+
 What the run checks, besides throughput and p50/p99 latency per operation: no 5xx at all;
 every accepted render ended ``complete`` or ``failed`` (re-read after the run, after a drain
-period); no user had more renders accepted than the quota advertised in ``RateLimit-Policy``.
+period); every deleted render answers 404; every kept complete render still downloads (no
+other user's file was lost); no user had more renders accepted than the quota advertised in
+``RateLimit-Policy``; and, with ``--spawn``, no object in storage is referenced by no row
+(orphans, counted by walking the storage folder against the database).
 Exit status 1 when any of those fails, so the script doubles as a check.
 """
 
@@ -23,6 +31,7 @@ import asyncio
 import json
 import os
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -51,6 +60,9 @@ class Stats:
     quota: int | None = None
     errors: list[str] = field(default_factory=list)
     sse_first_event_ms: list[float] = field(default_factory=list)
+    deleted: set[str] = field(default_factory=set)
+    cancelled_by_delete: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    concurrency_refused: int = 0
 
     def record(self, op: str, started: float, status: int) -> None:
         self.latencies[op].append((time.perf_counter() - started) * 1000)
@@ -68,7 +80,25 @@ async def call(
     return response
 
 
-async def watch(stats: Stats, client: httpx.AsyncClient, render_id: str, timeout: float) -> None:
+async def delete(stats: Stats, client: httpx.AsyncClient, render_id: str) -> None:
+    response = await call(stats, client, "delete_render", "DELETE", f"/v1/renders/{render_id}")
+    if response.status_code == 204:
+        stats.deleted.add(render_id)
+    else:
+        stats.errors.append(f"delete {render_id}: {response.status_code}")
+
+
+async def watch(
+    stats: Stats, client: httpx.AsyncClient, render_id: str, timeout: float, then_delete: bool
+) -> None:
+    """Follow one render's SSE stream until it reports a terminal status (or time runs out),
+    then delete it if asked."""
+    await follow(stats, client, render_id, timeout)
+    if then_delete and render_id in stats.ended:
+        await delete(stats, client, render_id)
+
+
+async def follow(stats: Stats, client: httpx.AsyncClient, render_id: str, timeout: float) -> None:
     """Follow one render's SSE stream until it reports a terminal status (or time runs out)."""
     started = time.perf_counter()
     first = True
@@ -142,10 +172,17 @@ async def user(
             if render.status_code == 202:
                 render_id = render.json()["id"]
                 stats.accepted[name].append(render_id)
-                watchers.append(
-                    asyncio.create_task(watch(stats, client, render_id, args.render_timeout))
-                )
+                turn = deletion_turn(len(stats.accepted[name]), getattr(args, "delete_every", 0))
+                if turn == "now":  # pending: cancelled first, its quota slot comes back
+                    await delete(stats, client, render_id)
+                    stats.cancelled_by_delete[name] += render_id in stats.deleted
+                else:
+                    task = watch(stats, client, render_id, args.render_timeout, turn == "after")
+                    watchers.append(asyncio.create_task(task))
                 await asyncio.sleep(args.think)
+            elif render.status_code == 429 and is_concurrency_cap(render):
+                stats.concurrency_refused += 1
+                await one_ends(watchers, args.think)
             elif render.status_code == 429:
                 stats.refused += 1
                 over_quota = True
@@ -154,16 +191,74 @@ async def user(
         await asyncio.gather(*watchers)
 
 
+def deletion_turn(nth: int, every: int) -> str:
+    """When the user's ``nth`` (from 1) accepted render is deleted: ``now``, ``after`` it
+    ends, or ``never``; ``every`` = 0 deletes nothing."""
+    if every <= 0:
+        return "never"
+    return {0: "now", 1: "after"}.get((nth - 1) % every, "never")
+
+
+def is_concurrency_cap(response: httpx.Response) -> bool:
+    try:
+        return response.json()["error"]["code"] == "too_many_concurrent_renders"
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+async def one_ends(watchers: list[asyncio.Task[None]], most: float) -> None:
+    """Until one of the user's followed renders ends (at most ``most`` s when none is left)."""
+    running = [task for task in watchers if not task.done()]
+    if running:
+        await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+    else:
+        await asyncio.sleep(most)
+
+
 def final_status(base: str, stats: Stats, tokens: dict[str, str]) -> dict[str, str]:
-    """Re-read every accepted render once the run is over: the ground truth, not the streams."""
+    """Re-read every accepted render once the run is over: the ground truth, not the streams.
+    A deleted render must be gone (``deleted`` when it answers 404)."""
     out = {}
     with httpx.Client(base_url=base, timeout=30) as client:
         for name, ids in stats.accepted.items():
             headers = {"Authorization": tokens[name]}
             for render_id in ids:
-                body = client.get(f"/v1/renders/{render_id}", headers=headers).json()
+                answer = client.get(f"/v1/renders/{render_id}", headers=headers)
+                if render_id in stats.deleted:
+                    out[render_id] = "deleted" if answer.status_code == 404 else "NOT deleted"
+                    continue
+                body = answer.json()
                 out[render_id] = body.get("status") or f"unreadable: {body}"
     return out
+
+
+def lost_files(base: str, stats: Stats, tokens: dict[str, str], finals: dict[str, str]) -> int:
+    """Kept complete renders whose video no longer downloads: files deletes must not touch."""
+    lost = 0
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for name, ids in stats.accepted.items():
+            headers = {"Authorization": tokens[name]}
+            for render_id in ids:
+                if finals.get(render_id) != "complete":
+                    continue
+                url = client.get(f"/v1/renders/{render_id}", headers=headers).json()["output_url"]
+                got = client.get(url, headers={"Range": "bytes=0-0"}) if url else None
+                lost += got is None or got.status_code not in (200, 206)
+    return lost
+
+
+def orphans(data: Path) -> tuple[int, int]:
+    """``(objects in storage, objects no render row references)`` of a spawned server."""
+    root = data / "storage"
+    stored = {
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*")
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    }
+    with sqlite3.connect(data / "renderlab.db") as connection:
+        rows = connection.execute("SELECT output_key, poster_key FROM renders").fetchall()
+    referenced = {key for row in rows for key in row if key}
+    return len(stored), len(stored - referenced)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -195,14 +290,24 @@ def report(stats: Stats, seconds: float, finals: dict[str, str], label: str = "R
     outcome = defaultdict(int)
     for status in finals.values():
         outcome[status] += 1
-    print(f"renders accepted: {accepted}, refused 429: {stats.refused}, final: {dict(outcome)}")
-    most = max((len(v) for v in stats.accepted.values()), default=0)
-    print(f"max renders accepted by one user: {most} (quota {stats.quota})")
+    print(
+        f"renders accepted: {accepted}, refused 429: {stats.refused}, refused by the "
+        f"concurrency cap: {stats.concurrency_refused}, deleted: {len(stats.deleted)}, "
+        f"final: {dict(outcome)}"
+    )
+    most = max(
+        (len(v) - stats.cancelled_by_delete[name] for name, v in stats.accepted.items()),
+        default=0,
+    )
+    print(
+        f"max renders accepted by one user, less those deleted at once (refunded): {most} "
+        f"(quota {stats.quota})"
+    )
     for line in stats.errors[:20]:
         print("error:", line)
     ok = (
         by_class["5xx"] == 0
-        and all(s in TERMINAL for s in finals.values())
+        and all(s in TERMINAL or s == "deleted" for s in finals.values())
         and (stats.quota is None or most <= stats.quota)
     )
     print(f"{label}:", "ok" if ok else "FAILED")
@@ -262,6 +367,12 @@ def main() -> None:
     parser.add_argument("--url", help="base URL of a running server")
     parser.add_argument("--spawn", choices=["sqlite"], help="start renderlab serve itself")
     add_user_arguments(parser, users=20, seconds=60)
+    parser.add_argument(
+        "--delete-every",
+        type=int,
+        default=3,
+        help="of every N renders, delete one at once and one once it ended (0: no deletes)",
+    )
     args = parser.parse_args()
     if bool(args.url) == bool(args.spawn):
         parser.error("give exactly one of --url and --spawn")
@@ -288,6 +399,13 @@ def main() -> None:
                 tokens[name] = f"Bearer {token}"
         finals = final_status(base, stats, tokens)
         ok = report(stats, seconds, finals)
+        lost = lost_files(base, stats, tokens, finals)
+        print(f"kept complete renders whose file is lost: {lost}")
+        ok = ok and lost == 0
+        if tmp is not None:
+            stored, orphaned = orphans(Path(tmp.name))
+            print(f"objects in storage: {stored}, orphans (referenced by no row): {orphaned}")
+            ok = ok and orphaned == 0
         if server is not None and server.poll() is not None:
             print("server exited during the run:", server.returncode)
             ok = False

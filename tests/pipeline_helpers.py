@@ -44,6 +44,8 @@ FAST_LIMITS: dict[str, Any] = {
     "lease_ms": 1000,
     "pending_redispatch_ms": 1000,
     "render_timeout_ms": 30_000,
+    # Many of these tests keep more than the default two renders of one user going at once.
+    "max_concurrent_renders": 10,
 }
 
 

@@ -50,6 +50,8 @@ RENDER_FIELDS = {
 
 @pytest.fixture
 def alice(services: Services) -> Api:
+    # These tests start more renders of one user than the concurrency cap lets run at once.
+    services.limits = services.limits.model_copy(update={"max_concurrent_renders": 10})
     return Api(make_api(services), "alice")
 
 
@@ -374,6 +376,9 @@ def test_download_url_for_a_complete_render_only(services: Services) -> None:
             status="complete",
             output_key=f"renders/{render_id}.mp4",
         )
+    video = services.settings.data_path / "video.mp4"
+    video.write_bytes(b"a stored output")  # download-url is a 410 when the object is gone
+    services.storage.put_file(f"renders/{render_id}.mp4", video, "video/mp4")
     response = api.post(f"/v1/renders/{render_id}/download-url")
     assert response.status_code == 200, response.text
     body = response.json()

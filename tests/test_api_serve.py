@@ -96,7 +96,13 @@ def test_serve_with_two_processes_shares_the_port_the_quota_and_the_renders(
     user, spread over both, let exactly the quota through (SQLite writers of both processes
     queue on one lock); each accepted render completes, watched live from either process."""
     with (
-        serve(tmp_path / "data", "--processes", "2", RENDERLAB_WORKERS="2") as server,
+        serve(
+            tmp_path / "data",
+            "--processes",
+            "2",
+            RENDERLAB_WORKERS="2",
+            RENDERLAB_MAX_CONCURRENT_RENDERS="20",  # the quota decides here, not the cap
+        ) as server,
         httpx.Client(base_url=server.base, timeout=30) as client,
     ):
         assert len(_api_processes(server.process.pid)) == 2

@@ -149,7 +149,6 @@ def test_render_in_one_request(server: Server) -> None:
         assert rl.wait(started["id"], timeout=120)["status"] == "complete"
 
 
-@pytest.mark.xfail(strict=True, reason="needs the server's DELETE /v1/renders/{id}")
 def test_delete_render(server: Server) -> None:
     with Client(server.base, token(server, "gina")) as rl:
         started = rl.start_render(rl.create_generation(SHORT)["id"], **SIZE)

@@ -64,6 +64,9 @@ def test_responses_with_tokens_or_signed_urls_are_not_stored(services: Services)
         store.update(
             session, render_id, now=now, status="complete", output_key=f"renders/{render_id}.mp4"
         )
+    video = services.settings.data_path / "video.mp4"
+    video.write_bytes(b"a stored output")  # download-url is a 410 when the object is gone
+    services.storage.put_file(f"renders/{render_id}.mp4", video, "video/mp4")
     answers = {
         "start": started,
         "read": api.get(f"/v1/renders/{render_id}"),

@@ -52,6 +52,12 @@ def test_json_logs_every_line_of_serve_and_its_render_workers(tmp_path: Path) ->
     assert any("renderlab on http://127.0.0.1" in r["msg"] for r in records)  # serve's own
     from_render_process = [r for r in records if r["pid"] != server.process.pid]
     assert any(r["logger"] == "renderlab.pipeline.run" for r in from_render_process), records
+    # The render process's lines say which render, whose, and which request started it.
+    render_id = started.json()["id"]
+    rendering = [r for r in from_render_process if r.get("render_id") == render_id]
+    assert any("complete" in r["msg"] for r in rendering), from_render_process
+    assert all(r.get("request_id") == "render-req-42" for r in rendering), rendering
+    assert all(r.get("user_id") for r in rendering), rendering
     # The access lines of authenticated requests also say who asked.
     assert all(r.get("user_id") for r in on_render_request)
 

@@ -108,6 +108,7 @@ def test_unknown_codec_is_refused(services: Services) -> None:
 
 
 def test_sixth_render_in_the_window_is_refused_with_retry_after(services: Services, clock) -> None:
+    services.limits = services.limits.model_copy(update={"max_concurrent_renders": 10})
     user = make_user(services.db)
     generation = make_generation(services.db, user)
     for _ in range(5):
@@ -129,6 +130,7 @@ def test_sixth_render_in_the_window_is_refused_with_retry_after(services: Servic
 
 
 def test_users_have_separate_quotas(services: Services) -> None:
+    services.limits = services.limits.model_copy(update={"max_concurrent_renders": 10})
     alice, bob = make_user(services.db, "alice"), make_user(services.db, "bob")
     ga, gb = make_generation(services.db, alice), make_generation(services.db, bob)
     for _ in range(5):

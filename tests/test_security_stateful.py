@@ -55,7 +55,7 @@ def app(tmp_path: Path, sqlite_template: Path) -> Iterator[Any]:
     db = Database(f"sqlite:///{path}")
     services = Services(
         settings=Settings(data_dir=tmp_path / "data", database_url=db.url),
-        limits=Limits(renders_per_hour=1_000_000),
+        limits=Limits(renders_per_hour=1_000_000, max_concurrent_renders=10_000),
         db=db,
     )
     attach_local_storage(services)
@@ -66,7 +66,14 @@ def app(tmp_path: Path, sqlite_template: Path) -> Iterator[Any]:
 
 
 def test_call_sequences_through_inferred_links_conform(app: Any) -> None:
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex="/events$")
+    # Deletes are left out too: a scenario replayed by hypothesis finds the shared database
+    # without what an earlier run deleted, which hypothesis reports as flaky data generation.
+    # (test_ops_delete.py covers them.)
+    schema = (
+        schemathesis.openapi.from_asgi("/openapi.json", app)
+        .exclude(path_regex="/events$")
+        .exclude(method="DELETE")
+    )
     workflow = schema.as_state_machine()
     scenarios = itertools.count()
     calls: Counter[str] = Counter()

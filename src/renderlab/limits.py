@@ -66,6 +66,13 @@ class Limits(BaseSettings):
     # against the render.
     worker_start_timeout_ms: int = Field(30_000, ge=1_000)
 
+    # Operations (issue 15): renders a user may have ``pending`` or ``rendering`` at once
+    # (``RENDERLAB_MAX_CONCURRENT_RENDERS``), decided with the quota in the start transaction;
+    # how long outputs and posters are kept after a render completes (``RENDERLAB_OUTPUT_TTL_S``;
+    # 0 keeps them forever), enforced by the reconciler.
+    max_concurrent_renders: int = Field(2, ge=1, le=10_000)
+    output_ttl_s: int = Field(30 * 24 * 3600, ge=0)
+
     # Downloads and HTTP edges.
     download_url_ttl_s: int = Field(3600, ge=1)
     max_body_bytes: int = Field(64 * 1024, ge=1024)

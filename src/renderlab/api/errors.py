@@ -28,7 +28,8 @@ from renderlab.api.middleware import SECURITY_HEADERS
 from renderlab.api.ratelimit_headers import quota_headers
 from renderlab.caps import CapError
 from renderlab.limits import Limits
-from renderlab.pipeline.start import IdempotencyConflict, QuotaExceeded
+from renderlab.pipeline.retention import OutputExpired
+from renderlab.pipeline.start import IdempotencyConflict, QuotaExceeded, TooManyConcurrentRenders
 from renderlab.store.paging import InvalidCursor
 
 log = logging.getLogger("renderlab.api")
@@ -214,6 +215,15 @@ async def quota_exceeded(request: Request, exc: QuotaExceeded) -> JSONResponse:
     )
 
 
+async def too_many_concurrent(request: Request, exc: TooManyConcurrentRenders) -> JSONResponse:
+    metrics.quota_refused("too_many_concurrent_renders")
+    return error_response(429, "too_many_concurrent_renders", exc.message, limit=exc.limit)
+
+
+async def output_expired(request: Request, exc: OutputExpired) -> JSONResponse:
+    return error_response(410, "output_expired", str(exc))
+
+
 async def idempotency_reused(request: Request, exc: IdempotencyConflict) -> JSONResponse:
     message = str(exc)
     return error_response(
@@ -267,6 +277,8 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], ExceptionHandler] = {
     RequestValidationError: request_invalid,
     CapError: cap_exceeded,
     QuotaExceeded: quota_exceeded,
+    TooManyConcurrentRenders: too_many_concurrent,
+    OutputExpired: output_expired,
     IdempotencyConflict: idempotency_reused,
     store.NotFound: render_not_found,
     InvalidCursor: cursor_invalid,

@@ -59,6 +59,10 @@ _FIND_HIT = (
     )
     .order_by(Render.completed_at.desc())
     .limit(1)
+    # Locked until the start commits: a delete or expiry of the hit counts the references to
+    # its files after this start's new row is in (it waits for the lock), so it never removes
+    # an object the new render points at; a hit deleted first is no longer found.
+    .with_for_update()
 )
 
 

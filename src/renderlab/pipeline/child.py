@@ -62,6 +62,9 @@ def run_one(services: Services, render_id: str, token: str, workdir: str, conn: 
     """One render in this process, its claim reported on ``conn``."""
 
     def claimed(render: Render) -> None:
+        # This process runs this one render: its every line from here says which, for whom,
+        # and which request started it.
+        logs.set_context(render_id=render.id, user_id=render.user_id, request_id=render.request_id)
         # If the supervisor is gone, the lease decides what happens next.
         with contextlib.suppress(OSError):
             conn.send((CLAIMED, render.id))

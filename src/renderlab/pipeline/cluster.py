@@ -24,6 +24,7 @@ from renderlab import store
 from renderlab.models import Render, RenderStatus
 from renderlab.pipeline import chunked, lifecycle, outputs
 from renderlab.pipeline.failures import LostClaim
+from renderlab.pipeline.measure import render_context
 from renderlab.pipeline.progress import ProgressReporter
 from renderlab.pipeline.run import (
     IN_PROCESS,
@@ -87,7 +88,8 @@ def start_job(
         send_pieces(owner, todo)
 
     try:
-        _run(services, render_id, owner, plan, faults)
+        with render_context(claimed):
+            _run(services, render_id, owner, plan, faults)
     except faults.transient as exc:
         try:
             lifecycle.release(services, render_id, owner=owner, count_attempt=False)
@@ -126,7 +128,8 @@ def encode_chunk(
         return chunked.finish_chunk(services, held, key)
 
     try:
-        last = _run(services, render_id, owner, encode, faults)
+        with render_context(held.render):
+            last = _run(services, render_id, owner, encode, faults)
     except faults.transient as exc:
         if faults.will_retry(exc):
             # With the database away this fails too: then the chunk keeps its lease, which
@@ -171,7 +174,8 @@ def join_job(
         )
         return size
 
-    size = _run(services, render_id, owner, join, faults, stored=stored)
+    with render_context(render):
+        size = _run(services, render_id, owner, join, faults, stored=stored)
     if size is not None:
         log.info("render %s complete (%d bytes)", render_id, size)
         remove_segments(services, render_id)

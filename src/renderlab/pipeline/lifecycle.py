@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from renderlab import store
+from renderlab import metrics, store
 from renderlab.models import TERMINAL_STATUSES, Render, RenderStatus
 from renderlab.pipeline import failures
 from renderlab.pipeline.cache import remember_output
@@ -132,7 +132,9 @@ def owned(session: Session, render_id: str, owner: str) -> Render:
     """
     render = store.lock(session, render_id)
     if render is None:
-        raise LostClaim(render_id, "deleted")
+        # Deleted while it ran: to its worker that is a failed render, whose files (a stored
+        # video, segments) it removes on the way out, as the delete may already have run.
+        raise LostClaim(render_id, RenderStatus.FAILED)
     if render.status != RenderStatus.RENDERING or render.lease_owner != owner:
         raise LostClaim(render_id, render.status)
     return render
@@ -159,7 +161,7 @@ def claim(
         render = locked(session, render_id, status=RenderStatus.PENDING)
         if render is None:
             return None
-        return store.update(
+        claimed = store.update(
             session,
             render_id,
             now=now,
@@ -172,6 +174,9 @@ def claim(
             job_id=job_id,
             bucket_name=bucket,
         )
+    if claimed.attempts == 1:  # a render starts once, however often it is handed out again
+        metrics.render_started(claimed.codec, max(0, now - claimed.created_at) / 1000)
+    return claimed
 
 
 def progress(

@@ -12,7 +12,10 @@ renders and wherever they died:
   with :data:`~.failures.WORKER_LOST` and its quota slot refunded (our fault, not the user's);
 * ``pending`` untouched for ``limits.pending_redispatch_ms`` (a dispatch lost with a process or
   a broker): dispatched again. Claiming is a compare-and-set, so a duplicate dispatch is
-  harmless.
+  harmless;
+* ``complete`` past its ``expires_at`` (retention, ``limits.output_ttl_s``): its output and
+  poster are removed unless another render still references them, and it is marked
+  ``output_expired`` (:func:`.retention.expire_due`).
 
 Every change is re-checked on the locked row, so two reconcilers (two ``serve`` processes on
 one PostgreSQL) never act twice on one render.
@@ -29,7 +32,7 @@ from sqlalchemy import ColumnElement, select
 
 from renderlab import store
 from renderlab.models import Render, RenderStatus
-from renderlab.pipeline import failures, lifecycle
+from renderlab.pipeline import failures, lifecycle, retention
 from renderlab.pipeline.claim import HOST, parse_owner
 from renderlab.services import Services
 
@@ -48,6 +51,7 @@ class Reconciled:
     retried: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     redispatched: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
 
 
 def fail_timed_out(services: Services, render_id: str, *, started_before: int) -> Render | None:
@@ -100,6 +104,7 @@ def reconcile(
         if touch_pending(services, render_id, untouched_since=untouched_since):
             done.redispatched.append(render_id)
             dispatch(render_id)
+    done.expired = retention.expire_due(services)
     return done
 
 

@@ -17,13 +17,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from renderlab import caps, store
+from renderlab import caps, logs, store
 from renderlab.compositions import TextAnimationProps
 from renderlab.limits import Limits
-from renderlab.models import IdempotencyKey, RenderStatus
+from renderlab.models import IdempotencyKey, Render, RenderStatus, User
 from renderlab.pipeline import cache
 from renderlab.quota import RENDER_QUOTA
 from renderlab.render.formats import get_format, render_warnings
@@ -44,6 +44,18 @@ class QuotaExceeded(Exception):
         self.message = message
         self.retry_after_ms = retry_after_ms
         self.limit = limit
+
+
+class TooManyConcurrentRenders(Exception):
+    """The user already has ``limits.max_concurrent_renders`` renders pending or rendering."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.message = (
+            f"You already have {limit} render{'' if limit == 1 else 's'} pending or rendering, "
+            "the most at once. Wait for one to finish, or cancel one, then start again."
+        )
+        super().__init__(self.message)
 
 
 class IdempotencyConflict(ValueError):
@@ -139,6 +151,43 @@ def check_output(props: TextAnimationProps, request: RenderRequest) -> list[str]
     return render_warnings(props, request.codec)
 
 
+def _insert(
+    connection: Connection,
+    services: Services,
+    user_id: str,
+    generation_id: str,
+    request: RenderRequest,
+    props: TextAnimationProps,
+    warnings: list[str],
+) -> RenderSnapshot:
+    """The new render row: pending, or complete at once from an earlier identical render's
+    files (the output cache, :mod:`.cache`), in the start's transaction either way."""
+    width, height = requested_size(props, request.width, request.height, services.limits)
+    key = cache.cache_key(props, width, height, request.codec, request.poster_frame)
+    hit = cache.find_output(connection, user_id, key)
+    render = store.insert(
+        connection,
+        user_id=user_id,
+        generation_id=generation_id,
+        width=width,
+        height=height,
+        fps=props.fps,
+        duration_in_frames=props.duration_in_frames,
+        codec=request.codec,
+        now=services.clock(),
+        poster_frame=request.poster_frame,
+        warnings=warnings,
+        webhook_url=request.webhook_url,
+        render_metadata=request.metadata,
+        cache_key=None if hit is None else key,
+        status=RenderStatus.PENDING if hit is None else RenderStatus.RENDERING,
+        request_id=logs.current("request_id"),
+    )
+    if hit is None:
+        return render
+    return cache.complete_from(connection, services, render.id, hit)
+
+
 def _start_in(
     connection: Connection,
     services: Services,
@@ -158,31 +207,12 @@ def _start_in(
     width, height = requested_size(props, request.width, request.height, limits)
     warnings = check_output(props, request)
     caps.check_render(props, width, height, limits)
+    check_concurrency(connection, user_id, limits)
     result = services.quota.limit(connection, RENDER_QUOTA, user_id)
     if not result.ok:
         retry_after = math.ceil(result.retry_after or 0)
         raise QuotaExceeded(quota_message(services), retry_after, limits.renders_per_hour)
-    key = cache.cache_key(props, width, height, request.codec, request.poster_frame)
-    hit = cache.find_output(connection, user_id, key)
-    render = store.insert(
-        connection,
-        user_id=user_id,
-        generation_id=generation_id,
-        width=width,
-        height=height,
-        fps=props.fps,
-        duration_in_frames=props.duration_in_frames,
-        codec=request.codec,
-        now=services.clock(),
-        poster_frame=request.poster_frame,
-        warnings=warnings,
-        webhook_url=request.webhook_url,
-        render_metadata=request.metadata,
-        cache_key=None if hit is None else key,
-        status=RenderStatus.PENDING if hit is None else RenderStatus.RENDERING,
-    )
-    if hit is not None:
-        render = cache.complete_from(connection, services, render.id, hit)
+    render = _insert(connection, services, user_id, generation_id, request, props, warnings)
     if idempotency_key is not None:
         connection.execute(
             _ADD_KEY,
@@ -195,6 +225,31 @@ def _start_in(
             },
         )
     return render, True
+
+
+_LOCK_USER = select(User.id).where(User.id == bindparam("user_id")).with_for_update()
+_RUNNING = (
+    select(func.count())
+    .select_from(Render)
+    .where(
+        Render.user_id == bindparam("user_id"),
+        Render.status.in_((RenderStatus.PENDING.value, RenderStatus.RENDERING.value)),
+    )
+)
+
+
+def check_concurrency(connection: Connection, user_id: str, limits: Limits) -> None:
+    """:class:`TooManyConcurrentRenders` if the user is at ``limits.max_concurrent_renders``.
+
+    Decided in the start transaction, before the quota, so a refusal costs no slot. The count
+    cannot race another start of the same user: on PostgreSQL the user's row is locked first
+    (every start of one user queues here, and always before the limiter's row: one lock order,
+    no deadlock); SQLite's write transaction (``BEGIN IMMEDIATE``) is exclusive already.
+    """
+    connection.execute(_LOCK_USER, {"user_id": user_id}).first()
+    running = connection.execute(_RUNNING, {"user_id": user_id}).scalar_one()
+    if running >= limits.max_concurrent_renders:
+        raise TooManyConcurrentRenders(limits.max_concurrent_renders)
 
 
 def _replay(

@@ -18,6 +18,7 @@ _DESCRIPTIONS = {
     401: "Missing, expired or invalid bearer token.",
     404: "No such object for this user (another user's objects answer the same).",
     409: "The render is not in a state that allows this.",
+    410: "The render's output expired or was deleted: `output_expired`.",
     413: "Request body larger than the configured limit (64 KiB by default).",
     422: "Invalid request: `invalid_request` with `fields`, or a cap "
     "(`duration_too_long`, `resolution_too_large`, `invalid_resolution`).",

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from renderlab import store
 from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
-from renderlab.api.routes import AUTHED, PageQuery, errors, json_response, paging
+from renderlab.api.routes import AUTHED, NO_STORE, PageQuery, errors, json_response, paging
 from renderlab.api.routes.stills import still_png
 from renderlab.api.schemas import GenerationCreate, GenerationOut, GenerationPage, RenderOut
 from renderlab.compositions import TextAnimationProps
@@ -18,6 +18,7 @@ def router(ctx: ApiContext) -> APIRouter:
     api = APIRouter(prefix="/v1/generations", tags=["generations"])
     _add_crud(api, ctx)
     _add_still(api, ctx)
+    _add_delete(api, ctx)
     return api
 
 
@@ -55,6 +56,27 @@ def _add_crud(api: APIRouter, ctx: ApiContext) -> None:
     )
     async def get_generation(id: str, me: Me) -> Response:
         return await ctx.call(_get, ctx, me, id)
+
+
+def _add_delete(api: APIRouter, ctx: ApiContext) -> None:
+    Me = Annotated[Principal, Depends(ctx.current_principal)]
+
+    @api.delete(
+        "/{id}",
+        status_code=204,
+        response_class=Response,
+        responses=errors(*AUTHED, 404),
+        summary="Delete a generation and every render of it (outputs and posters too)",
+    )
+    async def delete_generation(id: str, me: Me) -> Response:
+        return await ctx.call(_delete, ctx, me, id)
+
+
+def _delete(ctx: ApiContext, me: Principal, generation_id: str) -> Response:
+    from renderlab.pipeline.delete import delete_generation
+
+    delete_generation(ctx.services, me.user_id, generation_id)
+    return Response(status_code=204, headers=NO_STORE)
 
 
 def _add_still(api: APIRouter, ctx: ApiContext) -> None:

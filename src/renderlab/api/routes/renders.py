@@ -11,7 +11,15 @@ from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
 from renderlab.api.errors import ApiError
 from renderlab.api.ratelimit_headers import policy_header
-from renderlab.api.routes import AUTHED, POLICY_HEADER, PageQuery, errors, json_response, paging
+from renderlab.api.routes import (
+    AUTHED,
+    NO_STORE,
+    POLICY_HEADER,
+    PageQuery,
+    errors,
+    json_response,
+    paging,
+)
 from renderlab.api.schemas import (
     DownloadURLOut,
     DownloadURLRequest,
@@ -142,11 +150,21 @@ def _add_stream_and_actions(api: APIRouter, ctx: ApiContext) -> None:
     @api.post(
         "/{id}/download-url",
         response_model=DownloadURLOut,
-        responses=errors(*AUTHED, 404, 409),
+        responses=errors(*AUTHED, 404, 409, 410),
         summary="A fresh signed URL for a complete render, inline or as an attachment",
     )
     async def download_url(id: str, me: Me, body: DownloadURLRequest | None = None) -> Response:
         return await ctx.call(_download_url, ctx, me, id, body or DownloadURLRequest())
+
+    @api.delete(
+        "/{id}",
+        status_code=204,
+        response_class=Response,
+        responses=errors(*AUTHED, 404),
+        summary="Delete a render: cancel it if it runs, remove its output and poster",
+    )
+    async def delete_render(id: str, me: Me) -> Response:
+        return await ctx.call(_delete, ctx, me, id)
 
     @api.post(
         "/{id}/cancel",
@@ -203,8 +221,9 @@ def _list(ctx: ApiContext, me: Principal, generation_id: str | None, query: Page
 def _download_url(
     ctx: ApiContext, me: Principal, render_id: str, body: DownloadURLRequest
 ) -> Response:
-    from renderlab.pipeline import actions
+    from renderlab.pipeline import actions, retention
 
+    retention.check_downloadable(ctx.services, me.user_id, render_id)  # 410 once it is gone
     try:
         signed = actions.download_url(
             ctx.services,
@@ -217,6 +236,13 @@ def _download_url(
         raise ApiError(409, "render_not_complete", _message(exc, "not complete")) from None
     expires_at = signed.expires_at.isoformat(timespec="seconds").replace("+00:00", "Z")
     return json_response(DownloadURLOut(url=signed.url, expires_at=expires_at))
+
+
+def _delete(ctx: ApiContext, me: Principal, render_id: str) -> Response:
+    from renderlab.pipeline.delete import delete_render
+
+    delete_render(ctx.services, me.user_id, render_id)
+    return Response(status_code=204, headers=NO_STORE)
 
 
 def _cancel(ctx: ApiContext, me: Principal, render_id: str) -> Response:
