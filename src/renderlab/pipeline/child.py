@@ -1,9 +1,11 @@
-"""The body of one embedded render process (started by :mod:`renderlab.pipeline.embedded`).
+"""The body of an embedded render process (started by :mod:`renderlab.pipeline.embedded`).
 
-It builds its own services (its own database engine: an engine never crosses a process
-boundary), runs one render through :func:`~renderlab.pipeline.run.run_render`, tells its
-supervisor when it has claimed the render (the supervisor's timeout counts from there, not
-from process start-up), and exits. Everything it knows arrives as picklable arguments.
+A warm process (:func:`serve_renders`) builds its services once (its own database engine: an
+engine never crosses a process boundary), then runs one render after another as its supervisor
+sends them, each through :func:`~renderlab.pipeline.run.run_render`: it tells the supervisor
+when it has claimed a render (the timeout counts from there) and when it is done with it. The
+supervisor stops a render by killing the whole process (and starts another), so a render never
+has to be interrupted cleanly. Everything it knows arrives as picklable arguments.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from renderlab.limits import Limits
 from renderlab.models import Render
 from renderlab.pipeline.claim import lease_owner
 from renderlab.pipeline.run import run_render
-from renderlab.services import build_services
+from renderlab.services import Services, build_services
 
 CLAIMED = "claimed"
+DONE = "done"
+RENDERS_PER_PROCESS = 200
+"""A warm process exits after this many renders (its supervisor starts a fresh one), so
+whatever a long run leaves behind in one interpreter stays bounded."""
 
 
 def ping() -> None:
@@ -32,16 +38,28 @@ def job_id(token: str) -> str:
     return f"embedded-{token}"
 
 
-def main(
-    render_id: str,
-    settings: Settings,
-    limits: Limits,
-    token: str,
-    workdir: str,
-    conn: Connection,
-) -> None:
+def serve_renders(settings: Settings, limits: Limits, conn: Connection) -> None:
+    """A warm render process: ``(render_id, token, workdir)`` jobs from ``conn``, one at a
+    time, each answered with :data:`CLAIMED` (if claimed) and :data:`DONE`; it returns when the
+    supervisor closes its end, or after :data:`RENDERS_PER_PROCESS` renders."""
     logs.configure(settings.log_format)
     services = build_services(settings, limits)
+    try:
+        for _ in range(RENDERS_PER_PROCESS):
+            try:
+                render_id, token, workdir = conn.recv()
+            except (EOFError, OSError):
+                return
+            run_one(services, render_id, token, workdir, conn)
+            with contextlib.suppress(OSError):
+                conn.send((DONE, render_id))
+    finally:
+        conn.close()
+        services.db.dispose()
+
+
+def run_one(services: Services, render_id: str, token: str, workdir: str, conn: Connection) -> None:
+    """One render in this process, its claim reported on ``conn``."""
 
     def claimed(render: Render) -> None:
         # This process runs this one render: its every line from here says which, for whom,
@@ -51,15 +69,13 @@ def main(
         with contextlib.suppress(OSError):
             conn.send((CLAIMED, render.id))
 
-    try:
-        run_render(
-            services,
-            render_id,
-            owner=lease_owner(token),
-            job_id=job_id(token),
-            workdir=Path(workdir),
-            on_claimed=claimed,
-        )
-    finally:
-        conn.close()
-        services.db.dispose()
+    # An exception escaping here (run_piece ends a render's own failures) ends the process:
+    # the supervisor then acts on its exit code as for any render process that died.
+    run_render(
+        services,
+        render_id,
+        owner=lease_owner(token),
+        job_id=job_id(token),
+        workdir=Path(workdir),
+        on_claimed=claimed,
+    )

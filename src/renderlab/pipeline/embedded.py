@@ -2,20 +2,23 @@
 
 ``EmbeddedWorkers`` is the :class:`~renderlab.services.Dispatcher` of a ``serve`` with no
 broker. ``workers`` supervisor threads each take a render id from an in-memory queue and run
-that render in a process of its own, so the supervisor can enforce the timeout and a cancel by
-killing it, and a render that crashes (or is killed) cannot take ``serve`` down. A reconciler
-thread runs :func:`~renderlab.pipeline.recover.reconcile`, and :meth:`start` recovers what a
-previous ``serve`` left behind. The queue is only a hint: the database decides who renders
-what (claims are compare-and-set with a lease), so a lost queue loses nothing.
+that render in their warm render process (:func:`~renderlab.pipeline.child.serve_renders`), a
+process that has built its services once and survives from render to render. The supervisor
+enforces the timeout and a cancel by killing that process (and starts a fresh one for the next
+render), so a render that crashes or is killed cannot take ``serve`` down. A reconciler thread
+runs :func:`~renderlab.pipeline.recover.reconcile`, and :meth:`start` recovers what a previous
+``serve`` left behind. The queue is only a hint: the database decides who renders what
+(claims are compare-and-set with a lease), so a lost queue loses nothing.
 
-One chunk per render, one process per render: ``workers`` renders (default: the core count)
-already keep every core busy, and a text animation within the caps encodes in a second or two,
-so splitting it would add joins and processes for no gain. A single leaf process is also what
-makes "stop this render now" a plain SIGKILL with nothing orphaned.
+One chunk per render, one process per running render: ``workers`` renders (default: the core
+count) already keep every core busy, and a text animation within the caps encodes in a second
+or two, so splitting it would add joins and processes for no gain. A single leaf process is
+also what makes "stop this render now" a plain SIGKILL with nothing orphaned.
 
 Processes come from the ``forkserver`` start method: a clean server process (never a fork of
-this threaded one) that has imported the renderer once, so each render process starts in tens
-of milliseconds. :meth:`start` warms it up before the first render.
+this threaded one) that has imported the renderer once. A process per render used to cost
+its start, its services and its first connections on every render (most of a short render's
+request -> complete); now that is paid once per supervisor, before the first render arrives.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext, SpawnContext
@@ -77,6 +81,46 @@ class _RenderProcess:
             os.write(self.wake_w, b"!")
 
 
+@dataclass
+class _Warm:
+    """A warm render process and the supervisor's end of its pipe."""
+
+    process: BaseProcess
+    conn: Connection
+
+
+class _Slot:
+    """The warm process of one supervisor thread: started once, reused render after render,
+    replaced when a render had to be killed or the process ended."""
+
+    def __init__(self) -> None:
+        self.warm: _Warm | None = None
+
+    def ready(self, start: Callable[[], _Warm]) -> _Warm:
+        if self.warm is not None and not self.warm.process.is_alive():
+            self.discard()
+        if self.warm is None:
+            self.warm = start()
+        return self.warm
+
+    def discard(self) -> None:
+        """Kill (if still running) and reap the process."""
+        warm, self.warm = self.warm, None
+        if warm is None:
+            return
+        if warm.process.is_alive():
+            warm.process.kill()
+        warm.process.join()
+        warm.conn.close()
+
+    def close(self, grace_s: float = 2.0) -> None:
+        """Let the process end by itself (its pipe closed), then kill it if it has not."""
+        if self.warm is not None:
+            self.warm.conn.close()
+            self.warm.process.join(grace_s)
+        self.discard()
+
+
 class EmbeddedWorkers:
     """Runs up to ``workers`` renders at once in processes of this machine."""
 
@@ -87,6 +131,7 @@ class EmbeddedWorkers:
         self.workers = workers
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._waiting: set[str] = set()
         self._running: dict[str, _RenderProcess] = {}
         self._threads: list[threading.Thread] = []
@@ -177,64 +222,75 @@ class EmbeddedWorkers:
                 log.exception("reconciler pass failed; trying again in %.1f s", interval)
 
     def _supervise_loop(self) -> None:
-        while True:
-            render_id = self._queue.get()
-            if render_id is None:
-                return
-            with self._lock:
-                self._waiting.discard(render_id)
-            if self._stopping.is_set():
-                continue
-            try:
-                self._run_one(render_id)
-            except Exception:
-                log.exception("supervising render %s failed", render_id)
+        slot = _Slot()
+        try:
+            while True:
+                if not self._stopping.is_set():
+                    self._keep_warm(slot)
+                render_id = self._queue.get()
+                if render_id is None:
+                    return
+                with self._lock:
+                    self._waiting.discard(render_id)
+                if self._stopping.is_set():
+                    continue
+                try:
+                    self._run_one(render_id, slot)
+                except Exception:
+                    log.exception("supervising render %s failed", render_id)
+        finally:
+            slot.close()
+
+    def _keep_warm(self, slot: _Slot) -> None:
+        try:
+            slot.ready(self._start_warm)
+        except Exception:  # the next render tries again (and fails its render if it cannot)
+            log.exception("could not start a render process")
 
     # -- one render ---------------------------------------------------------------------------
 
-    def _run_one(self, render_id: str) -> None:
+    def _run_one(self, render_id: str, slot: _Slot) -> None:
         with self.services.db.read_one() as connection:
             render = store.find(connection, render_id)
         if render is None or render.status != RenderStatus.PENDING:
-            return  # cheaper than a process that would find the same
-        assert self._processes is not None
+            return  # cheaper than a job that would find the same
+        warm = slot.ready(self._start_warm)
         token = uuid.uuid4().hex[:16]
         workdir = tempfile.mkdtemp(prefix="renderlab-render-")
-        parent_conn, child_conn = self._processes.Pipe(duplex=False)
         wake_r, wake_w = os.pipe()
-        process = self._processes.Process(
-            target=child.main,
-            args=(
-                render_id,
-                self.services.settings,
-                self.services.limits,
-                token,
-                workdir,
-                child_conn,
-            ),
-            name=f"renderlab-render-{render_id}",
-            daemon=True,
-        )
+        owner = lease_owner(token, warm.process.pid)
+        job = _RenderProcess(render_id, warm.process, owner, warm.conn, wake_r, wake_w)
         try:
             with self._lock:
-                process.start()
-                owner = lease_owner(token, process.pid)
-                job = _RenderProcess(render_id, process, owner, parent_conn, wake_r, wake_w)
                 self._running[render_id] = job
-            child_conn.close()
+            with contextlib.suppress(OSError):  # it died between renders: its sentinel says so
+                warm.conn.send((render_id, token, workdir))
             self._watch(job)
         finally:
-            if process.is_alive():
-                process.kill()
-            if process.pid is not None:
-                process.join()
+            if job.stop_reason is not None or not warm.process.is_alive():
+                slot.discard()  # killed or dead: the next render gets a fresh process
             with self._lock:
                 self._running.pop(render_id, None)
-            parent_conn.close()
             os.close(wake_r)
             os.close(wake_w)
             shutil.rmtree(workdir, ignore_errors=True)
         self._after_exit(job)
+
+    def _start_warm(self) -> _Warm:
+        """A new warm render process (it builds its services while the supervisor waits for
+        the next render)."""
+        assert self._processes is not None
+        parent_conn, child_conn = self._processes.Pipe(duplex=True)
+        process = self._processes.Process(
+            target=child.serve_renders,
+            args=(self.services.settings, self.services.limits, child_conn),
+            name="renderlab-render",
+            daemon=True,
+        )
+        with self._start_lock:  # not self._lock: dispatch (the API's thread) never waits on this
+            process.start()
+        child_conn.close()
+        return _Warm(process, parent_conn)
 
     def _watch(self, job: _RenderProcess) -> None:
         """Wait for the process to end; kill it on cancel, timeout, shutdown, or if the
@@ -259,6 +315,8 @@ class EmbeddedWorkers:
                 except (EOFError, OSError):
                     watched.remove(job.conn)
                 else:
+                    if message[0] == child.DONE:
+                        return
                     if message[0] == child.CLAIMED:
                         job.claimed = True
                         deadline = time.monotonic() + timeout_s

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from renderlab import metrics, store
 from renderlab.models import TERMINAL_STATUSES, Render, RenderStatus
 from renderlab.pipeline import failures
+from renderlab.pipeline.cache import remember_output
 from renderlab.pipeline.failures import Failure, LostClaim
 from renderlab.pipeline.outputs import discard_failed
 from renderlab.pipeline.refund import refund_quota
@@ -83,6 +84,7 @@ def refund_if_due(session: Session, services: Services, render: Render, outcome:
 AT_END: list[EndHook] = [
     refund_if_due,
     discard_failed,
+    remember_output,
 ]
 """What happens, in the ending transaction, after a render became complete or failed: each hook
 gets the locked, already terminal row and the :class:`Outcome`. Append a feature's hook here."""

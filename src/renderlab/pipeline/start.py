@@ -24,6 +24,7 @@ from renderlab import caps, logs, store
 from renderlab.compositions import TextAnimationProps
 from renderlab.limits import Limits
 from renderlab.models import IdempotencyKey, Render, RenderStatus, User
+from renderlab.pipeline import cache
 from renderlab.quota import RENDER_QUOTA
 from renderlab.render.formats import get_format, render_warnings
 from renderlab.services import Services
@@ -116,7 +117,7 @@ def start_render(
             if idempotency_key is None:
                 raise
             continue  # a concurrent request with the same key won: read its render
-        if created and services.dispatcher is not None:
+        if created and not render.is_terminal and services.dispatcher is not None:
             services.dispatcher.dispatch(render.id)
         return render, created
     raise RuntimeError("could not settle a concurrent Idempotency-Key")
@@ -150,6 +151,43 @@ def check_output(props: TextAnimationProps, request: RenderRequest) -> list[str]
     return render_warnings(props, request.codec)
 
 
+def _insert(
+    connection: Connection,
+    services: Services,
+    user_id: str,
+    generation_id: str,
+    request: RenderRequest,
+    props: TextAnimationProps,
+    warnings: list[str],
+) -> RenderSnapshot:
+    """The new render row: pending, or complete at once from an earlier identical render's
+    files (the output cache, :mod:`.cache`), in the start's transaction either way."""
+    width, height = requested_size(props, request.width, request.height, services.limits)
+    key = cache.cache_key(props, width, height, request.codec, request.poster_frame)
+    hit = cache.find_output(connection, user_id, key)
+    render = store.insert(
+        connection,
+        user_id=user_id,
+        generation_id=generation_id,
+        width=width,
+        height=height,
+        fps=props.fps,
+        duration_in_frames=props.duration_in_frames,
+        codec=request.codec,
+        now=services.clock(),
+        poster_frame=request.poster_frame,
+        warnings=warnings,
+        webhook_url=request.webhook_url,
+        render_metadata=request.metadata,
+        cache_key=None if hit is None else key,
+        status=RenderStatus.PENDING if hit is None else RenderStatus.RENDERING,
+        request_id=logs.current("request_id"),
+    )
+    if hit is None:
+        return render
+    return cache.complete_from(connection, services, render.id, hit)
+
+
 def _start_in(
     connection: Connection,
     services: Services,
@@ -174,22 +212,7 @@ def _start_in(
     if not result.ok:
         retry_after = math.ceil(result.retry_after or 0)
         raise QuotaExceeded(quota_message(services), retry_after, limits.renders_per_hour)
-    render = store.insert(
-        connection,
-        user_id=user_id,
-        generation_id=generation_id,
-        width=width,
-        height=height,
-        fps=props.fps,
-        duration_in_frames=props.duration_in_frames,
-        codec=request.codec,
-        now=services.clock(),
-        poster_frame=request.poster_frame,
-        warnings=warnings,
-        webhook_url=request.webhook_url,
-        render_metadata=request.metadata,
-        request_id=logs.current("request_id"),
-    )
+    render = _insert(connection, services, user_id, generation_id, request, props, warnings)
     if idempotency_key is not None:
         connection.execute(
             _ADD_KEY,
