@@ -484,6 +484,7 @@ def test_a_render_refused_while_another_runs_says_so_and_keeps_following_it(
     expect(page.locator("#quota-text")).to_have_text(f"1 of {QUOTA} renders left this hour")
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#progress-title")).to_have_text("Cancelled")
+    expect(page.locator("#render-error")).to_be_hidden()  # "wait for one to finish": it has
     expect(page.locator("#quota-text")).to_have_text(f"{QUOTA} of {QUOTA} renders left this hour")
     assert unexpected(console, [(429, "/v1/renders")]) == []
 

@@ -47,7 +47,11 @@ const preview = new Preview({
 const quota = new Quota({ onChange: () => updateRenderButton() });
 const panel = new RenderPanel({
   onUpdate: (render) => history.updateRender(render),
-  onFinished: () => quota.refresh(),
+  onFinished: () => {
+    quota.refresh();
+    // "Wait for one to finish" is stale once one has.
+    if (renderError.dataset.code === "too_many_concurrent_renders") renderError.hidden = true;
+  },
   onRetry: (render) =>
     launch(async () => render.generation_id, { width: render.width, height: render.height }, render.codec ?? "h264", panel.text),
 });
@@ -99,6 +103,7 @@ function showRenderError(error) {
     quota.exhausted(wait);
   }
   renderError.textContent = message;
+  renderError.dataset.code = error instanceof ApiError ? error.code : "";
   renderError.hidden = false;
 }
 
