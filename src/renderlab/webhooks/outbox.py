@@ -16,6 +16,7 @@ the models and migration ``0002``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from renderlab import metrics
 from renderlab.ids import new_id
 from renderlab.webhooks.delivery import Attempt, deliver_async, next_attempt_at
 from renderlab.webhooks.events import Event
@@ -54,6 +56,7 @@ deliveries_table = sa.table(
     sa.column("at", sa.BigInteger),
 )
 E, D = events_table.c, deliveries_table.c
+log = logging.getLogger("renderlab.webhooks")
 
 
 @dataclass(frozen=True)
@@ -231,14 +234,38 @@ async def deliver_due(
 
         def record() -> None:
             with transaction() as session:
-                record_attempt(
+                status = record_attempt(
                     session, item, attempt, owner=owner, now=clock(), schedule=config.schedule
                 )
+            _count(item, attempt, status)
 
         await asyncio.to_thread(record)
 
     await asyncio.gather(*(one(item) for item in leased))
     return len(leased)
+
+
+_OUTCOMES = {"delivered": "delivered", "pending": "retrying", "failed": "failed"}
+
+
+def _count(item: Leased, attempt: Attempt, status: str | None) -> None:
+    """The attempt in the metrics and the log (not when another deliverer took the event)."""
+    if status is None:
+        log.warning(
+            "webhook %s: lease lost before attempt %d was recorded", item.event.id, item.attempt
+        )
+        return
+    metrics.webhook_delivery(_OUTCOMES[status])
+    level = logging.INFO if attempt.ok else logging.WARNING
+    log.log(
+        level,
+        "webhook %s (%s) of render %s, attempt %d: %s",
+        item.event.id,
+        item.event.type,
+        item.render_id,
+        item.attempt,
+        attempt.status_code if attempt.ok else f"{attempt.error}; now {status}",
+    )
 
 
 def _refreshed(session: Session, item: Leased, refresh: Refresh | None) -> Leased:
