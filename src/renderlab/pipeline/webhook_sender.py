@@ -14,12 +14,33 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
+import uuid
 
 from renderlab.pipeline.webhook_outbox import refresher
 from renderlab.services import Services
-from renderlab.webhooks.loop import delivery_config, run_delivery_loop
+from renderlab.webhooks.loop import deliverer_name, delivery_config, run_delivery_loop
+from renderlab.webhooks.outbox import DeliveryConfig
 
 log = logging.getLogger(__name__)
+
+
+SECRET_WAIT_S = 2.0
+"""How long to wait for a data-dir secret another process is writing at this moment."""
+
+
+def _config(services: Services) -> DeliveryConfig:
+    """The delivery settings. The data dir's secret is created with ``O_EXCL`` and written
+    just after, so a process starting at the same moment as another may read it empty: read
+    again briefly. A malformed ``RENDERLAB_WEBHOOK_SECRET`` is a ``ValueError`` at once."""
+    deadline = time.monotonic() + SECRET_WAIT_S
+    while True:
+        try:
+            return delivery_config(services.settings, services.limits)
+        except ValueError:
+            if services.settings.webhook_secret or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class WebhookSender:
@@ -37,7 +58,7 @@ class WebhookSender:
         if self._thread is not None:
             return
         services = self.services
-        config = delivery_config(services.settings, services.limits)
+        config = _config(services)
         loop = asyncio.new_event_loop()
         stop = asyncio.Event()
         work = run_delivery_loop(
@@ -45,6 +66,7 @@ class WebhookSender:
             config,
             services.clock,
             stop,
+            owner=f"{deliverer_name()}:{uuid.uuid4().hex[:8]}",  # two senders, two owners
             interval_s=self.interval_s,
             refresh=refresher(services),
         )
