@@ -302,3 +302,15 @@ def _delivered(services: Services) -> int:
     with services.db.session() as session:
         statement = sa.text("SELECT count(*) FROM webhook_events WHERE status = 'delivered'")
         return int(session.execute(statement).scalar() or 0)
+
+
+def test_a_one_request_render_over_the_cost_budget_creates_nothing(services: Services) -> None:
+    services.limits = Limits(render_cost_budget_ms=100)
+    attach_local_storage(services)
+    api = Api(make_api(services), "alice")
+    before = _remaining(api)
+    heavy = {**PROPS, "style": "typewriter", "text": "typed " * 80, "duration_in_frames": 600}
+    answer = api.post("/v1/renders", json={"animation_props": heavy, "width": 1920, "height": 1080})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "render_too_costly"
+    assert _remaining(api) == before and _generations(api) == 0
