@@ -69,6 +69,7 @@ class WebhookSender:
             owner=f"{deliverer_name()}:{uuid.uuid4().hex[:8]}",  # two senders, two owners
             interval_s=self.interval_s,
             refresh=refresher(services),
+            peek=services.db.session,  # an idle pass reads; it takes no writer
         )
         self._loop, self._stop = loop, stop
         self._thread = threading.Thread(

@@ -97,6 +97,13 @@ def _free(now: int) -> sa.ColumnElement[bool]:
     return sa.or_(E.lease_expires_at.is_(None), E.lease_expires_at <= now)
 
 
+def any_due(session: Session, now: int) -> bool:
+    """Whether some event is due and unleased: a cheap read a loop makes before it takes the
+    writer (SQLite has one) to lease anything."""
+    due = sa.and_(E.status == "pending", E.next_attempt_at <= now, _free(now))
+    return session.execute(sa.select(E.id).where(due).limit(1)).first() is not None
+
+
 def lease_due(session: Session, *, owner: str, now: int, lease_ms: int, limit: int) -> list[Leased]:
     """Claim up to ``limit`` due, unleased events for ``owner`` (commit before delivering).
 
@@ -207,12 +214,23 @@ async def deliver_due(
     config: DeliveryConfig,
     clock: Callable[[], int],
     refresh: Refresh | None = None,
+    peek: Transaction | None = None,
 ) -> int:
     """One pass of a delivery loop: lease what is due, attempt each (concurrently, outside
-    any transaction), record each. Returns how many attempts were made.
+    any transaction), record each. Returns how many attempts were made. With ``peek`` (a
+    read session, ``Database.session``), an idle pass only reads.
 
     Blocking database work runs in a thread so the caller's event loop keeps serving.
     """
+
+    def idle() -> bool:
+        if peek is None:
+            return False
+        with peek() as session:
+            return not any_due(session, clock())
+
+    if await asyncio.to_thread(idle):
+        return 0
 
     def lease() -> list[Leased]:
         with transaction() as session:
