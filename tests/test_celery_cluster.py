@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from renderlab.config import Settings
 from renderlab.limits import Limits
@@ -22,6 +22,7 @@ from renderlab.pipeline import chunked
 from renderlab.pipeline.failures import WORKER_LOST
 from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.services import Services, build_services
+from renderlab.webhooks import verify, webhook_secret
 from renderlab.workers.celery_app import make_celery
 from renderlab.workers.dispatch import CeleryDispatcher
 from tests.celery_helpers import (
@@ -36,6 +37,7 @@ from tests.celery_helpers import (
 from tests.factories import make_generation, make_user
 from tests.pipeline_helpers import ffprobe, full_row, non_decreasing, wait_for
 from tests.s3_server import S3_TEST_CREDENTIALS, create_bucket
+from tests.webhook_helpers import receiver
 
 LIMITS = {
     # Far above what a render here takes when idle (a few seconds): on a busy 2-core machine
@@ -81,9 +83,11 @@ def cluster(
         "RENDERLAB_BROKER_URL": REDIS_BROKER,
         "RENDERLAB_STORAGE_URL": f"s3://{bucket}",
         "RENDERLAB_S3_ENDPOINT_URL": s3_server,
+        "RENDERLAB_WEBHOOK_ALLOW_PRIVATE": "true",  # receivers on 127.0.0.1
     }
     settings = Settings(
         data_dir=logs / "data",
+        webhook_allow_private=True,
         database_url=pg_url,
         broker_url=REDIS_BROKER,
         storage_url=f"s3://{bucket}",
@@ -216,3 +220,25 @@ def test_a_killed_worker_never_leaves_the_render_stuck(cluster: Cluster) -> None
                 assert after[index].attempts == 2
     finally:
         cluster.restart("w1")
+
+
+def test_the_workers_deliver_a_webhook_once(cluster: Cluster) -> None:
+    """No serve here: the reconcilers of the two workers deliver it, one attempt in all."""
+    services = cluster.services
+    user = make_user(services.db, f"hooked-{time.monotonic_ns()}")
+    generation = make_generation(services.db, user, duration_in_frames=60)
+    with receiver() as hook:
+        request = RenderRequest(generation, 320, 180, webhook_url=hook.url, metadata={"n": 1})
+        render, _ = start_render(services, user, request)
+        wait_for(_finished(services, render.id), timeout=120)
+        wait_for(lambda: _event_status(services, render.id) == "delivered", timeout=60)
+    (received,) = hook.requests
+    event = verify(received.body, received.headers, webhook_secret(services.settings))
+    assert (event["type"], event["data"]["id"]) == ("render.completed", render.id)
+    assert event["data"]["metadata"] == {"n": 1} and event["data"]["output_url"]
+
+
+def _event_status(services: Services, render_id: str) -> str | None:
+    with services.db.session() as session:
+        statement = text("SELECT status FROM webhook_events WHERE render_id = :id")
+        return session.execute(statement, {"id": render_id}).scalar_one_or_none()

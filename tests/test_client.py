@@ -140,13 +140,18 @@ def test_quota_exhausted_is_rate_limited(server: Server) -> None:
     assert 0 < limited.value.retry_after_ms <= 3_600_000
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the server's one-request render (POST /v1/renders with props)"
-)
-def test_render_in_one_request(server: Server) -> None:
+def test_render_in_one_request(server: Server, tmp_path: Path) -> None:
     with Client(server.base, token(server, "frank")) as rl:
-        started = rl.render(SHORT, prompt="one request", **SIZE)
-        assert rl.wait(started["id"], timeout=120)["status"] == "complete"
+        started = rl.render(SHORT, prompt="one request", metadata={"job": 1}, **SIZE)
+        done = rl.wait(started["id"], timeout=120)
+        assert (done["status"], done["metadata"]) == ("complete", {"job": 1})
+        assert _decoded(rl.download(done, tmp_path / "one.mp4")) == (30, 160, 90)
+        assert rl.get_generation(done["generation_id"])["prompt"] == "one request"
+        with pytest.raises(APIError) as refused:
+            rl.render({**SHORT, "color": "white"}, **SIZE)
+        assert (refused.value.status, refused.value.code) == (422, "invalid_request")
+        assert "animation_props.color" in str(refused.value.body["fields"])
+        assert rl.quota()["remaining"] == PER_HOUR - 1  # the refusal cost nothing
 
 
 def test_delete_render(server: Server) -> None:

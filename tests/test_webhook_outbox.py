@@ -186,3 +186,21 @@ def test_a_refresh_hook_sends_the_render_as_it_is_now(
     assert [s["data"]["output_url"] for s in sent] == ["http://fresh/1", "http://fresh/2"]
     assert {r.headers["webhook-id"] for r in hook.requests} == {event_id}
     assert calls == [1, 2]
+
+
+def test_an_idle_pass_with_a_peek_takes_no_writer(outbox_db: Database, clock: FakeClock) -> None:
+    """Every process runs a loop each second: with nothing due it must only read, never queue
+    for SQLite's one writer (here held by another transaction the whole time)."""
+    config = DeliveryConfig(secret=new_secret(), schedule=(5,), allow_private=True)
+    with outbox_db.transaction():
+        made = asyncio.run(
+            asyncio.wait_for(
+                deliver_due(outbox_db.transaction, "a", config, clock, peek=outbox_db.session), 10
+            )
+        )
+    assert made == 0
+    with receiver() as hook:
+        _enqueue(outbox_db, hook.url, clock())
+        run = deliver_due(outbox_db.transaction, "a", config, clock, peek=outbox_db.session)
+        assert asyncio.run(run) == 1
+    assert len(hook.requests) == 1

@@ -32,11 +32,20 @@ class Receiver:
     """The TLS SNI of each connection (HTTPS receivers)."""
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many deliverers at once: the default backlog of 5 resets some
+
+
 @contextmanager
 def receiver(
-    answers: list[int] | None = None, *, tls: ssl.SSLContext | None = None, **options: Any
+    answers: list[int] | None = None,
+    *,
+    tls: ssl.SSLContext | None = None,
+    port: int = 0,
+    **options: Any,
 ) -> Iterator[Receiver]:
-    """A receiver on 127.0.0.1; with ``tls`` (a server context) it speaks HTTPS."""
+    """A receiver on 127.0.0.1 (on ``port``, default a free one); with ``tls`` (a server
+    context) it speaks HTTPS."""
     state = Receiver("", list(answers or []), **options)
 
     class Handler(BaseHTTPRequestHandler):
@@ -56,7 +65,7 @@ def receiver(
         def log_message(self, *_args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     scheme = "http"
     if tls is not None:

@@ -11,6 +11,7 @@ never the internal row id.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -20,12 +21,15 @@ from renderlab.caps import CODECS
 from renderlab.clock import ms_to_rfc3339
 from renderlab.compositions import TextAnimationProps
 from renderlab.limits import Limits
+from renderlab.pipeline.render_object import render_fields
 from renderlab.strings import storable, unstorable_paths
 
 MAX_DURATION_FRAMES = 600  # TextAnimationProps.duration_in_frames' upper bound
 METADATA_MAX_BYTES = 1024
 
 RenderStatus = Literal["pending", "rendering", "complete", "failed"]
+MAX_METADATA_BYTES = 1024
+"""The contract's bound on ``metadata``, serialised as compact JSON."""
 
 
 class RequestBody(BaseModel):
@@ -97,34 +101,10 @@ class RenderOut(BaseModel):
     @classmethod
     def of(cls, render: Any, token_identifier: str, urls: Any = None) -> RenderOut:
         """From an ORM ``Render`` or an events ``RenderSnapshot`` (same attribute names);
-        ``urls`` (``output_url``, ``poster_url``) are signed for this read (none is stored)."""
-        return cls.model_construct(
-            id=render.id,
-            user_id=token_identifier,
-            generation_id=render.generation_id,
-            render_id=render.job_id,
-            bucket_name=render.bucket_name,
-            status=render.status,
-            progress=render.progress,
-            output_url=None if urls is None else urls.output_url,
-            output_size=render.output_size,
-            error=render.error,
-            created_at=ms_to_rfc3339(render.created_at) or "",
-            completed_at=ms_to_rfc3339(render.completed_at),
-            width=render.width,
-            height=render.height,
-            fps=render.fps,
-            codec=render.codec,
-            duration_in_frames=render.duration_in_frames,
-            poster_frame=render.poster_frame,
-            poster_url=None if urls is None else urls.poster_url,
-            metadata=render.render_metadata,
-            webhook_url=render.webhook_url,
-            warnings=list(render.warnings or ()),
-            error_code=render.error_code,
-            expires_at=ms_to_rfc3339(render.expires_at),
-            output_expired=bool(render.output_expired),
-        )
+        ``urls`` (``output_url``, ``poster_url``) are signed for this read (none is stored).
+        The fields come from :func:`renderlab.pipeline.render_object.render_fields`, which
+        the webhook events use too."""
+        return cls.model_construct(**render_fields(render, token_identifier, urls))
 
 
 class GenerationOut(BaseModel):
@@ -173,7 +153,17 @@ _SIDE: JsonDict = {
 
 
 class RenderCreate(RequestBody):
-    generation_id: str = Field(description="The stored generation to render.")
+    """A stored generation (``generation_id``) or new props (``animation_props``, with an
+    optional ``prompt``) stored in the same transaction as the render: exactly one of the two
+    (checked by the route, so the 422 names the field)."""
+
+    generation_id: str | None = Field(None, description="The stored generation to render.")
+    animation_props: TextAnimationProps | None = Field(
+        None, description="New props to render in one request (instead of generation_id)."
+    )
+    prompt: str | None = Field(
+        None, description="With animation_props: the prompt they were generated from."
+    )
     width: int | None = Field(
         None,
         description="Even, within the size cap, the composition's aspect; default its own.",
@@ -197,13 +187,30 @@ class RenderCreate(RequestBody):
         json_schema_extra={"maximum": MAX_DURATION_FRAMES - 1},
     )
     webhook_url: str | None = Field(
-        None, max_length=2048, description="http(s) URL told when the render ends."
+        None,
+        max_length=2048,
+        description="http(s) URL told when the render ends (Standard Webhooks); a host that is "
+        "or resolves to a private address is a 422 invalid_webhook_url.",
     )
     metadata: dict[str, Any] | None = Field(
         None,
         description="Any JSON object up to 1 KiB serialised; echoed in the render object.",
         json_schema_extra={"x-max-serialized-bytes": METADATA_MAX_BYTES},
     )
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+            except ValueError:
+                raise ValueError("metadata must be plain JSON (no NaN or Infinity)") from None
+            if size > MAX_METADATA_BYTES:
+                raise ValueError(
+                    f"metadata is {size} bytes serialised; at most {MAX_METADATA_BYTES} allowed"
+                )
+        return value
 
 
 class RenderPage(BaseModel):
@@ -227,6 +234,19 @@ class DownloadURLRequest(RequestBody):
         "characters; its extension is always the codec's (`.mp4`, `.webm`, `.mov`, `.gif`). "
         "Default `render-<id>.<ext>`.",
     )
+
+
+class WebhookDeliveryOut(BaseModel):
+    event_id: str = Field(description="The event's webhook-id, the same on every retry.")
+    type: Literal["render.completed", "render.failed"]
+    attempt: int = Field(ge=1, description="1 for the first try.")
+    status_code: int | None = Field(description="The receiver's HTTP status; null: no answer.")
+    error: str | None = Field(description="Why the attempt failed; null when it succeeded.")
+    at: str
+
+
+class WebhookDeliveryPage(BaseModel):
+    items: list[WebhookDeliveryOut] = Field(description="Newest first.")
 
 
 class DownloadURLOut(BaseModel):

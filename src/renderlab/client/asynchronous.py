@@ -56,6 +56,14 @@ class AsyncClient:
     async def get_render(self, render_id: str) -> dict[str, Any]:
         return (await self._call("GET", f"/v1/renders/{render_id}")).json()
 
+    async def get_generation(self, generation_id: str) -> dict[str, Any]:
+        return (await self._call("GET", f"/v1/generations/{generation_id}")).json()
+
+    async def webhook_deliveries(self, render_id: str) -> list[dict[str, Any]]:
+        """Every delivery attempt of the render's webhooks, newest first."""
+        answer = await self._call("GET", f"/v1/renders/{render_id}/webhook-deliveries")
+        return list(answer.json()["items"])
+
     async def delete_render(self, render_id: str) -> None:
         await self._call("DELETE", f"/v1/renders/{render_id}")
 

@@ -63,6 +63,14 @@ class Client:
     def get_render(self, render_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/renders/{render_id}").json()
 
+    def get_generation(self, generation_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/generations/{generation_id}").json()
+
+    def webhook_deliveries(self, render_id: str) -> list[dict[str, Any]]:
+        """Every delivery attempt of the render's webhooks, newest first."""
+        answer = self._call("GET", f"/v1/renders/{render_id}/webhook-deliveries")
+        return list(answer.json()["items"])
+
     def delete_render(self, render_id: str) -> None:
         self._call("DELETE", f"/v1/renders/{render_id}")
 

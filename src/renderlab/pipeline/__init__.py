@@ -7,3 +7,6 @@ reconciler, :mod:`.embedded` and :mod:`.cluster` are the two ways pieces get run
 # them with the package gives every process that can end a render (an API process, an embedded
 # render process, a Celery worker) the same hooks.
 from renderlab.pipeline import measure, retention  # noqa: F401
+from renderlab.pipeline import webhook_outbox as _webhook_outbox
+
+_webhook_outbox.register()

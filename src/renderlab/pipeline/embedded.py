@@ -44,6 +44,7 @@ from renderlab.models import TERMINAL_STATUSES, RenderStatus
 from renderlab.pipeline import child, failures, lifecycle
 from renderlab.pipeline.claim import lease_owner
 from renderlab.pipeline.recover import reconcile, recover_orphans
+from renderlab.pipeline.webhook_sender import WebhookSender
 from renderlab.services import Services
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ class EmbeddedWorkers:
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
         self._processes: ForkServerContext | SpawnContext | None = None
+        self._webhooks = WebhookSender(services)
 
     # -- the Dispatcher protocol and its lifecycle ------------------------------------------
 
@@ -160,6 +162,7 @@ class EmbeddedWorkers:
         for index in range(self.workers):
             self._spawn_thread(self._supervise_loop, f"renderlab-worker-{index}")
         self._spawn_thread(self._reconcile_loop, "renderlab-reconciler")
+        self._webhooks.start()  # what a previous serve left in the outbox goes out too
 
     def dispatch(self, render_id: str) -> None:
         """Queue a render (a no-op if it is already queued or running here)."""
@@ -195,6 +198,7 @@ class EmbeddedWorkers:
         for thread in self._threads:
             thread.join(max(0.0, end - time.monotonic()))
         self._threads = []
+        self._webhooks.stop(max(0.0, end - time.monotonic()))
 
     def running(self) -> dict[str, int]:
         """Render id -> pid of the process rendering it, for operators and tests."""

@@ -22,13 +22,15 @@ from sqlalchemy.exc import IntegrityError
 
 from renderlab import caps, logs, store
 from renderlab.compositions import TextAnimationProps
+from renderlab.ids import new_id
 from renderlab.limits import Limits
-from renderlab.models import IdempotencyKey, Render, RenderStatus, User
+from renderlab.models import Generation, IdempotencyKey, Render, RenderStatus, User
 from renderlab.pipeline import cache
 from renderlab.quota import RENDER_QUOTA
 from renderlab.render.formats import get_format, render_warnings
 from renderlab.services import Services
 from renderlab.store import RenderSnapshot
+from renderlab.webhooks import check_webhook_url
 
 _KEY = (IdempotencyKey.user_id == bindparam("user_id")) & (IdempotencyKey.key == bindparam("key"))
 _FIND_KEY = select(
@@ -36,6 +38,7 @@ _FIND_KEY = select(
 ).where(_KEY)
 _DROP_KEY = delete(IdempotencyKey).where(_KEY)
 _ADD_KEY = insert(IdempotencyKey)
+_ADD_GENERATION = insert(Generation)
 
 
 class QuotaExceeded(Exception):
@@ -109,6 +112,7 @@ def start_render(
 ) -> tuple[RenderSnapshot, bool]:
     """Create a pending render and dispatch it. Returns ``(render, created)``; ``created`` is
     False when an Idempotency-Key replay returned an earlier render."""
+    check_webhook(services, request.webhook_url)
     for _ in range(3):
         try:
             with services.db.write() as connection:
@@ -200,10 +204,7 @@ def _start_in(
         earlier = _replay(connection, services, user_id, idempotency_key, request.fingerprint())
         if earlier is not None:
             return earlier, False
-    generation_id = request.generation_id
-    if generation_id is None:  # what generation_props answers for a missing id, said typed
-        raise store.NotFound("generation not found")
-    props = TextAnimationProps(**store.generation_props(connection, user_id, generation_id))
+    props = _props_of(connection, user_id, request)
     width, height = requested_size(props, request.width, request.height, limits)
     warnings = check_output(props, request)
     caps.check_render(props, width, height, limits)
@@ -212,6 +213,9 @@ def _start_in(
     if not result.ok:
         retry_after = math.ceil(result.retry_after or 0)
         raise QuotaExceeded(quota_message(services), retry_after, limits.renders_per_hour)
+    generation_id = request.generation_id or _add_generation(
+        connection, services, user_id, props, request.prompt
+    )
     render = _insert(connection, services, user_id, generation_id, request, props, warnings)
     if idempotency_key is not None:
         connection.execute(
@@ -250,6 +254,49 @@ def check_concurrency(connection: Connection, user_id: str, limits: Limits) -> N
     running = connection.execute(_RUNNING, {"user_id": user_id}).scalar_one()
     if running >= limits.max_concurrent_renders:
         raise TooManyConcurrentRenders(limits.max_concurrent_renders)
+
+
+def check_webhook(services: Services, url: str | None) -> None:
+    """:class:`~renderlab.webhooks.InvalidWebhookURL` unless ``url`` may receive webhooks.
+    Run before the transaction: it resolves the host, and no lock should wait on DNS."""
+    if url is not None:
+        check_webhook_url(url, services.settings.webhook_allow_private)
+
+
+def _props_of(connection: Connection, user_id: str, request: RenderRequest) -> TextAnimationProps:
+    """The props to render: the stored generation's, or the request's own (one request)."""
+    if request.animation_props is not None:
+        if request.generation_id is not None:
+            raise ValueError("send generation_id or animation_props, not both")
+        return TextAnimationProps(**request.animation_props)
+    if request.generation_id is None:
+        raise ValueError("send generation_id or animation_props")
+    return TextAnimationProps(**store.generation_props(connection, user_id, request.generation_id))
+
+
+def _add_generation(
+    connection: Connection,
+    services: Services,
+    user_id: str,
+    props: TextAnimationProps,
+    prompt: str | None,
+) -> str:
+    """Store the one-request render's props as a generation, in the render's transaction:
+    a request refused later (quota, caps, a failed insert) rolls it back with the rest."""
+    generation_id = new_id()
+    connection.execute(
+        _ADD_GENERATION,
+        {
+            "id": generation_id,
+            "user_id": user_id,
+            "prompt": prompt,
+            "animation_props": props.model_dump(mode="json"),
+            "status": RenderStatus.COMPLETE.value,
+            "error_message": None,
+            "created_at": services.clock(),
+        },
+    )
+    return generation_id
 
 
 def _replay(

@@ -47,13 +47,15 @@ async def run_delivery_loop(
     owner: str | None = None,
     interval_s: float = 1.0,
     refresh: Refresh | None = None,
+    peek: Transaction | None = None,
 ) -> None:
     """Deliver due webhooks until ``stop`` is set. A failing pass (the database away) is
-    logged and tried again next interval: the events wait in the outbox meanwhile."""
+    logged and tried again next interval: the events wait in the outbox meanwhile. ``peek``
+    (a read session) keeps idle passes from taking the writer."""
     name = owner or deliverer_name()
     while not stop.is_set():
         try:
-            made = await deliver_due(transaction, name, config, clock, refresh)
+            made = await deliver_due(transaction, name, config, clock, refresh, peek)
         except Exception:
             log.exception("webhook delivery pass failed; trying again in %.1f s", interval_s)
             made = 0

@@ -16,6 +16,7 @@ the models and migration ``0002``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -23,6 +24,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from renderlab import metrics
 from renderlab.ids import new_id
 from renderlab.webhooks.delivery import Attempt, deliver_async, next_attempt_at
 from renderlab.webhooks.events import Event
@@ -54,6 +56,7 @@ deliveries_table = sa.table(
     sa.column("at", sa.BigInteger),
 )
 E, D = events_table.c, deliveries_table.c
+log = logging.getLogger("renderlab.webhooks")
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,13 @@ def enqueue(
 
 def _free(now: int) -> sa.ColumnElement[bool]:
     return sa.or_(E.lease_expires_at.is_(None), E.lease_expires_at <= now)
+
+
+def any_due(session: Session, now: int) -> bool:
+    """Whether some event is due and unleased: a cheap read a loop makes before it takes the
+    writer (SQLite has one) to lease anything."""
+    due = sa.and_(E.status == "pending", E.next_attempt_at <= now, _free(now))
+    return session.execute(sa.select(E.id).where(due).limit(1)).first() is not None
 
 
 def lease_due(session: Session, *, owner: str, now: int, lease_ms: int, limit: int) -> list[Leased]:
@@ -204,12 +214,23 @@ async def deliver_due(
     config: DeliveryConfig,
     clock: Callable[[], int],
     refresh: Refresh | None = None,
+    peek: Transaction | None = None,
 ) -> int:
     """One pass of a delivery loop: lease what is due, attempt each (concurrently, outside
-    any transaction), record each. Returns how many attempts were made.
+    any transaction), record each. Returns how many attempts were made. With ``peek`` (a
+    read session, ``Database.session``), an idle pass only reads.
 
     Blocking database work runs in a thread so the caller's event loop keeps serving.
     """
+
+    def idle() -> bool:
+        if peek is None:
+            return False
+        with peek() as session:
+            return not any_due(session, clock())
+
+    if await asyncio.to_thread(idle):
+        return 0
 
     def lease() -> list[Leased]:
         with transaction() as session:
@@ -231,14 +252,38 @@ async def deliver_due(
 
         def record() -> None:
             with transaction() as session:
-                record_attempt(
+                status = record_attempt(
                     session, item, attempt, owner=owner, now=clock(), schedule=config.schedule
                 )
+            _count(item, attempt, status)
 
         await asyncio.to_thread(record)
 
     await asyncio.gather(*(one(item) for item in leased))
     return len(leased)
+
+
+_OUTCOMES = {"delivered": "delivered", "pending": "retrying", "failed": "failed"}
+
+
+def _count(item: Leased, attempt: Attempt, status: str | None) -> None:
+    """The attempt in the metrics and the log (not when another deliverer took the event)."""
+    if status is None:
+        log.warning(
+            "webhook %s: lease lost before attempt %d was recorded", item.event.id, item.attempt
+        )
+        return
+    metrics.webhook_delivery(_OUTCOMES[status])
+    level = logging.INFO if attempt.ok else logging.WARNING
+    log.log(
+        level,
+        "webhook %s (%s) of render %s, attempt %d: %s",
+        item.event.id,
+        item.event.type,
+        item.render_id,
+        item.attempt,
+        attempt.status_code if attempt.ok else f"{attempt.error}; now {status}",
+    )
 
 
 def _refreshed(session: Session, item: Leased, refresh: Refresh | None) -> Leased:

@@ -17,6 +17,10 @@ One pass:
   ``limits.max_render_attempts`` claims;
 * :func:`renderlab.pipeline.chunked.resend_lost_messages`: chunk and join messages a broker
   forgot (a restart without persistence) are sent again.
+
+Beside it, the same owner runs a :class:`~renderlab.pipeline.webhook_sender.WebhookSender`:
+webhooks are delivered from every worker and API process, each attempt by one of them (the
+outbox leases its events).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from celery import Celery
 
 from renderlab.pipeline import chunked
 from renderlab.pipeline.recover import reconcile
+from renderlab.pipeline.webhook_sender import WebhookSender
 from renderlab.services import Services
 from renderlab.workers.celery_app import CHUNK, JOIN, START, send
 
@@ -56,15 +61,23 @@ class Reconciler:
         self.interval_s = min(limits.lease_ms, limits.pending_redispatch_ms) / 2000
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.webhooks = WebhookSender(services)
 
     def start(self) -> None:
         if self._thread is not None:
             return
+        if not self.services.settings.webhook_secret:
+            log.warning(
+                "RENDERLAB_WEBHOOK_SECRET is unset: webhooks from this process are signed with "
+                "the secret in its own data dir; set one secret for every process of a cluster"
+            )
+        self.webhooks.start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="reconciler", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        self.webhooks.stop(timeout)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)

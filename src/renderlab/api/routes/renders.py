@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from renderlab import store
 from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
-from renderlab.api.errors import ApiError
+from renderlab.api.errors import ApiError, field_error, invalid
 from renderlab.api.ratelimit_headers import policy_header
 from renderlab.api.routes import (
     AUTHED,
@@ -26,11 +26,16 @@ from renderlab.api.schemas import (
     RenderCreate,
     RenderOut,
     RenderPage,
+    WebhookDeliveryOut,
+    WebhookDeliveryPage,
 )
+from renderlab.clock import ms_to_rfc3339
 from renderlab.db import Database
 from renderlab.events import Subscription
 from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.store import RenderSnapshot
+from renderlab.webhooks import InvalidWebhookURL
+from renderlab.webhooks.outbox import deliveries_of
 
 SSE_HEADERS = {
     "Cache-Control": "no-store",  # the events carry signed URLs
@@ -57,7 +62,21 @@ def router(ctx: ApiContext) -> APIRouter:
     api = APIRouter(prefix="/v1/renders", tags=["renders"])
     _add_start_and_reads(api, ctx)
     _add_stream_and_actions(api, ctx)
+    _add_webhook_deliveries(api, ctx)
     return api
+
+
+def _add_webhook_deliveries(api: APIRouter, ctx: ApiContext) -> None:
+    Me = Annotated[Principal, Depends(ctx.current_principal)]
+
+    @api.get(
+        "/{id}/webhook-deliveries",
+        response_model=WebhookDeliveryPage,
+        responses=errors(*AUTHED, 404),
+        summary="Every delivery attempt of the render's webhooks, newest first",
+    )
+    async def webhook_deliveries(id: str, me: Me) -> Response:
+        return await ctx.call(_deliveries, ctx, me, id)
 
 
 def _add_start_and_reads(api: APIRouter, ctx: ApiContext) -> None:
@@ -189,8 +208,34 @@ def _create(
     ctx: ApiContext, me: Principal, body: RenderCreate, idempotency_key: str | None
 ) -> Response:
     services = ctx.services
-    request = RenderRequest(
+    request = _request_of(body)
+    try:
+        render, created = start_render(
+            services, me.user_id, request, idempotency_key=idempotency_key
+        )
+    except InvalidWebhookURL as exc:
+        message = f"webhook_url is not allowed: {exc.reason}."
+        fields = [field_error("webhook_url", "body", message)]
+        raise ApiError(422, "invalid_webhook_url", message, fields=fields) from None
+    headers = {"Location": f"/v1/renders/{render.id}", **policy_header(services.limits)}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(_out(ctx, render, me), 202, headers)
+
+
+def _request_of(body: RenderCreate) -> RenderRequest:
+    """The pipeline's request from the body; exactly one of ``generation_id`` and
+    ``animation_props`` (a 422 naming the field otherwise)."""
+    if (body.generation_id is None) == (body.animation_props is None):
+        message = "Send exactly one of generation_id (a stored generation) and animation_props."
+        raise invalid("generation_id", "body", message)
+    if body.prompt is not None and body.animation_props is None:
+        raise invalid("prompt", "body", "prompt goes with animation_props, not generation_id.")
+    props = body.animation_props
+    return RenderRequest(
         generation_id=body.generation_id,
+        animation_props=None if props is None else props.model_dump(mode="json"),
+        prompt=body.prompt,
         width=body.width,
         height=body.height,
         codec=body.codec,
@@ -198,11 +243,17 @@ def _create(
         webhook_url=body.webhook_url,
         metadata=body.metadata,
     )
-    render, created = start_render(services, me.user_id, request, idempotency_key=idempotency_key)
-    headers = {"Location": f"/v1/renders/{render.id}", **policy_header(services.limits)}
-    if not created:
-        headers["Idempotent-Replayed"] = "true"
-    return json_response(_out(ctx, render, me), 202, headers)
+
+
+def _deliveries(ctx: ApiContext, me: Principal, render_id: str) -> Response:
+    with ctx.services.db.session() as session:
+        store.get(session, render_id, user_id=me.user_id)  # the owner's, else 404
+        rows = deliveries_of(session, render_id)
+    items = [
+        WebhookDeliveryOut.model_construct(**{**row, "at": ms_to_rfc3339(row["at"])})
+        for row in rows
+    ]
+    return json_response(WebhookDeliveryPage.model_construct(items=items))
 
 
 def _list(ctx: ApiContext, me: Principal, generation_id: str | None, query: PageQuery) -> Response:
