@@ -11,6 +11,7 @@ never the internal row id.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -101,30 +102,37 @@ class RenderOut(BaseModel):
         return cls.model_construct(
             id=render.id,
             user_id=token_identifier,
-            generation_id=render.generation_id,
             render_id=render.job_id,
-            bucket_name=render.bucket_name,
-            status=render.status,
-            progress=render.progress,
             output_url=None if urls is None else urls.output_url,
-            output_size=render.output_size,
-            error=render.error,
             created_at=ms_to_rfc3339(render.created_at) or "",
             completed_at=ms_to_rfc3339(render.completed_at),
-            width=render.width,
-            height=render.height,
-            fps=render.fps,
-            codec=render.codec,
-            duration_in_frames=render.duration_in_frames,
-            poster_frame=render.poster_frame,
             poster_url=None if urls is None else urls.poster_url,
             metadata=render.render_metadata,
-            webhook_url=render.webhook_url,
             warnings=list(render.warnings or ()),
-            error_code=render.error_code,
             expires_at=ms_to_rfc3339(render.expires_at),
             output_expired=bool(render.output_expired),
+            **dict(zip(_AS_STORED, _stored_values(render), strict=True)),
         )
+
+
+_AS_STORED = (
+    "generation_id",
+    "bucket_name",
+    "status",
+    "progress",
+    "output_size",
+    "error",
+    "width",
+    "height",
+    "fps",
+    "codec",
+    "duration_in_frames",
+    "poster_frame",
+    "webhook_url",
+    "error_code",
+)
+"""The fields of :class:`RenderOut` that are the stored attribute of the same name."""
+_stored_values = operator.attrgetter(*_AS_STORED)
 
 
 class GenerationOut(BaseModel):
