@@ -77,6 +77,16 @@ def _id_column() -> Mapped[str]:
     return mapped_column(String(26), primary_key=True, default=new_id)
 
 
+class Leased:
+    """The columns of a row that one process at a time works on under a lease: how often it
+    was tried, who holds it until when, and when it last changed (the reconciler's clock)."""
+
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -104,7 +114,7 @@ class Generation(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
-class Render(Base):
+class Render(Leased, Base):
     __tablename__ = "renders"
     __table_args__ = (
         CheckConstraint(_in("status", RENDER_STATUSES), name="status"),
@@ -144,13 +154,9 @@ class Render(Base):
 
     # Pipeline bookkeeping.
     output_key: Mapped[str | None] = mapped_column(String(512))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[int | None] = mapped_column(BigInteger)
-    lease_owner: Mapped[str | None] = mapped_column(String(128))
-    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
     heartbeat_at: Mapped[int | None] = mapped_column(BigInteger)
     quota_refunded: Mapped[bool] = mapped_column(Boolean, default=False)
-    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
 
     # Outputs, integration and retention (revision 0002). ``metadata`` is the API's name; the
     # attribute cannot be, since declarative classes reserve it.
@@ -191,7 +197,7 @@ class IdempotencyKey(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
-class RenderChunk(Base):
+class RenderChunk(Leased, Base):
     """One frame range of a render, encoded to a segment by whichever worker claims it."""
 
     __tablename__ = "render_chunks"
@@ -210,16 +216,12 @@ class RenderChunk(Base):
     frames_done: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default=RenderStatus.PENDING.value)
     segment_key: Mapped[str | None] = mapped_column(String(512))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_owner: Mapped[str | None] = mapped_column(String(128))
-    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
-    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
 
 
 WEBHOOK_EVENT_STATUSES = ("pending", "delivered", "failed")
 
 
-class WebhookEvent(Base):
+class WebhookEvent(Leased, Base):
     """The outbox: one row per webhook event, written in the transaction that ends the render.
 
     A delivery loop leases due rows (``lease_owner`` / ``lease_expires_at``) so two processes
@@ -243,12 +245,8 @@ class WebhookEvent(Base):
     url: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[int] = mapped_column(BigInteger)
-    lease_owner: Mapped[str | None] = mapped_column(String(128))
-    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
-    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
 
 
 class WebhookDelivery(Base):
