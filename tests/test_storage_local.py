@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from renderlab.storage import (
     InvalidKey,
+    LinkOptions,
     LocalStorage,
     ObjectNotFound,
     Storage,
@@ -262,7 +263,7 @@ def test_unsafe_keys_are_refused_everywhere(
         lambda: storage.get_file(key, tmp_path / "out"),
         lambda: storage.exists(key),
         lambda: storage.delete(key),
-        lambda: storage.signed_url(key, expires_in_s=60, filename="a.mp4"),
+        lambda: storage.signed_url(key, LinkOptions(expires_in_s=60, filename="a.mp4")),
     ):
         with pytest.raises(InvalidKey):
             call()
@@ -297,7 +298,8 @@ def test_every_accepted_key_stays_under_the_root(key: str) -> None:
 
 def test_signed_url_shape(storage: LocalStorage) -> None:
     signed = storage.signed_url(
-        "renders/r1/output.mp4", expires_in_s=3600, filename="Café & co.mp4", now=1_700_000_000.7
+        "renders/r1/output.mp4",
+        LinkOptions(expires_in_s=3600, filename="Café & co.mp4", now=1_700_000_000.7),
     )
     parts = urlsplit(signed.url)
     assert f"{parts.scheme}://{parts.netloc}" == PUBLIC
@@ -311,13 +313,15 @@ def test_signed_url_shape(storage: LocalStorage) -> None:
 
 
 def test_signed_url_cleans_the_filename(storage: LocalStorage) -> None:
-    url = storage.signed_url("a.mp4", expires_in_s=60, filename='../"evil"\r\n.mp4').url
+    url = storage.signed_url(
+        "a.mp4", LinkOptions(expires_in_s=60, filename='../"evil"\r\n.mp4')
+    ).url
     assert parse_qs(urlsplit(url).query)["filename"] == ["__evil_.mp4"]
 
 
 def test_signed_url_needs_a_positive_lifetime(storage: LocalStorage) -> None:
     with pytest.raises(ValueError):
-        storage.signed_url("a.mp4", expires_in_s=0, filename="a.mp4")
+        storage.signed_url("a.mp4", LinkOptions(expires_in_s=0, filename="a.mp4"))
 
 
 def test_signature_covers_every_field() -> None:

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 from renderlab.storage import signing
 from renderlab.storage.base import (
     InvalidKey,
+    LinkOptions,
     ObjectNotFound,
     SignedURL,
     StorageError,
@@ -169,24 +170,16 @@ class LocalStorage:
         except OSError as exc:
             raise _io_error("delete", folder, exc) from exc
 
-    def signed_url(
-        self,
-        key: str,
-        *,
-        expires_in_s: int,
-        filename: str,
-        now: float | None = None,
-        disposition: str = "attachment",
-        content_type: str | None = None,
-    ) -> SignedURL:
+    def signed_url(self, key: str, link: LinkOptions) -> SignedURL:
         """``{public_url}/files/{key}?expires=&filename=[&disposition=][&type=]&sig=``, valid
-        for ``expires_in_s``; the signature covers every parameter, so none can be changed."""
+        for ``link.expires_in_s``; the signature covers every parameter, so none can be changed."""
         validate_key(key)
-        if expires_in_s <= 0:
+        if link.expires_in_s <= 0:
             raise ValueError("expires_in_s must be positive")
+        disposition, content_type = link.disposition, link.content_type
         check_served_as(disposition, content_type)
-        expires = int(time.time() if now is None else now) + int(expires_in_s)
-        name = safe_filename(filename)
+        expires = int(time.time() if link.now is None else link.now) + int(link.expires_in_s)
+        name = safe_filename(link.filename)
         params: dict[str, str | int] = {"expires": expires, "filename": name}
         if disposition != signing.DEFAULT_DISPOSITION:
             params["disposition"] = disposition
