@@ -325,16 +325,17 @@ def test_signed_url_needs_a_positive_lifetime(storage: LocalStorage) -> None:
 
 
 def test_signature_covers_every_field() -> None:
-    sig = signing.sign("renders/a.mp4", 2_000_000_000, "a.mp4", SECRET)
-    assert signing.verify("renders/a.mp4", 2_000_000_000, "a.mp4", sig, SECRET)
-    assert not signing.verify("renders/b.mp4", 2_000_000_000, "a.mp4", sig, SECRET)
-    assert not signing.verify("renders/a.mp4", 2_000_000_001, "a.mp4", sig, SECRET)
-    assert not signing.verify("renders/a.mp4", 2_000_000_000, "b.mp4", sig, SECRET)
-    assert not signing.verify("renders/a.mp4", 2_000_000_000, "a.mp4", sig, b"other secret")
-    assert not signing.verify("renders/a.mp4", 2_000_000_000, "a.mp4", sig[:-1] + "A", SECRET)
-    assert not signing.verify("renders/a.mp4", 2_000_000_000, "a.mp4", "\udcff\u00e9", SECRET)
+    link = signing.LinkFields("renders/a.mp4", 2_000_000_000, "a.mp4")
+    sig = signing.sign(link, SECRET)
+    assert signing.verify(link, sig, SECRET)
+    assert not signing.verify(link._replace(key="renders/b.mp4"), sig, SECRET)
+    assert not signing.verify(link._replace(expires=2_000_000_001), sig, SECRET)
+    assert not signing.verify(link._replace(filename="b.mp4"), sig, SECRET)
+    assert not signing.verify(link, sig, b"other secret")
+    assert not signing.verify(link, sig[:-1] + "A", SECRET)
+    assert not signing.verify(link, "\udcff\u00e9", SECRET)
     # Field boundaries cannot be shifted: the message is not a plain concatenation.
-    assert sig != signing.sign("renders/a.mp42", 2_000_000_000, ".mp4", SECRET)
+    assert sig != signing.sign(signing.LinkFields("renders/a.mp42", 2_000_000_000, ".mp4"), SECRET)
     assert "=" not in sig and "+" not in sig and "/" not in sig
 
 

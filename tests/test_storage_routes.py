@@ -229,7 +229,7 @@ def test_traversal_is_refused_even_with_a_valid_signature(served: Served, path: 
     """Sign the decoded key with the real secret: the route must still refuse it."""
     key = unquote(path).removeprefix("/files/")  # what the server hands the route
     expires = int(time.time()) + 600
-    sig = signing.sign(key, expires, "a.mp4", SECRET)
+    sig = signing.sign(signing.LinkFields(key, expires, "a.mp4"), SECRET)
     query = urlencode({"expires": expires, "filename": "a.mp4", "sig": sig})
     status, body = _raw_get(served, f"{path}?{query}")
     assert status == 403

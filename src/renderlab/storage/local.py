@@ -200,9 +200,8 @@ class LocalStorage:
         disposition: str = signing.DEFAULT_DISPOSITION,
         content_type: str | None = None,
     ) -> str:
-        return signing.sign(
-            key, expires, filename, self._secret, disposition=disposition, content_type=content_type
-        )
+        link = signing.LinkFields(key, expires, filename, disposition, content_type)
+        return signing.sign(link, self._secret)
 
     def verify(
         self,
@@ -214,15 +213,8 @@ class LocalStorage:
         content_type: str | None = None,
     ) -> bool:
         """Whether the signature is ours (expiry is checked separately)."""
-        return signing.verify(
-            key,
-            expires,
-            filename,
-            sig,
-            self._secret,
-            disposition=disposition,
-            content_type=content_type,
-        )
+        link = signing.LinkFields(key, expires, filename, disposition, content_type)
+        return signing.verify(link, sig, self._secret)
 
     def check_writable(self) -> None:
         """Create, fsync and remove a probe file in the root (creating the root if needed)."""
