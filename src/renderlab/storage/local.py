@@ -185,22 +185,14 @@ class LocalStorage:
             params["disposition"] = disposition
         if content_type is not None:
             params["type"] = content_type
-        params["sig"] = self.sign(key, expires, name, disposition, content_type)
+        params["sig"] = self.sign(signing.LinkFields(key, expires, name, disposition, content_type))
         query = urlencode(params, quote_via=quote)
         return SignedURL(
             url=f"{self.public_url}/files/{quote(key, safe='/')}?{query}",
             expires_at=datetime.fromtimestamp(expires, tz=UTC),
         )
 
-    def sign(
-        self,
-        key: str,
-        expires: int,
-        filename: str,
-        disposition: str = signing.DEFAULT_DISPOSITION,
-        content_type: str | None = None,
-    ) -> str:
-        link = signing.LinkFields(key, expires, filename, disposition, content_type)
+    def sign(self, link: signing.LinkFields) -> str:
         return signing.sign(link, self._secret)
 
     def verify(
