@@ -69,6 +69,15 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+def _checks(statuses: tuple[str, ...], **named: str) -> tuple[CheckConstraint, ...]:
+    """A table's check constraints: ``status`` among ``statuses``, then one per keyword (its
+    name) with the SQL condition it is given, in that order."""
+    return (
+        CheckConstraint(_in("status", statuses), name="status"),
+        *(CheckConstraint(condition, name=name) for name, condition in named.items()),
+    )
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -101,7 +110,7 @@ class User(Base):
 class Generation(Base):
     __tablename__ = "generations"
     __table_args__ = (
-        CheckConstraint(_in("status", GENERATION_STATUSES), name="status"),
+        *_checks(GENERATION_STATUSES),
         Index("by_user_created", "user_id", "created_at"),
     )
 
@@ -117,11 +126,13 @@ class Generation(Base):
 class Render(Leased, Base):
     __tablename__ = "renders"
     __table_args__ = (
-        CheckConstraint(_in("status", RENDER_STATUSES), name="status"),
-        CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
-        CheckConstraint("width > 0 AND height > 0", name="size"),
-        CheckConstraint("duration_in_frames > 0 AND fps > 0", name="frames"),
-        CheckConstraint("attempts >= 0", name="attempts"),
+        *_checks(
+            RENDER_STATUSES,
+            progress="progress >= 0 AND progress <= 100",
+            size="width > 0 AND height > 0",
+            frames="duration_in_frames > 0 AND fps > 0",
+            attempts="attempts >= 0",
+        ),
         Index("by_user", "user_id", "created_at"),
         Index("by_generation", "generation_id", "created_at"),
         Index("by_status", "status", "created_at"),
@@ -201,10 +212,10 @@ class RenderChunk(Leased, Base):
     """One frame range of a render, encoded to a segment by whichever worker claims it."""
 
     __tablename__ = "render_chunks"
-    __table_args__ = (
-        CheckConstraint(_in("status", RENDER_STATUSES), name="status"),
-        CheckConstraint("start_frame >= 0 AND end_frame > start_frame", name="range"),
-        CheckConstraint("frames_done >= 0 AND frames_done <= end_frame - start_frame", name="done"),
+    __table_args__ = _checks(
+        RENDER_STATUSES,
+        range="start_frame >= 0 AND end_frame > start_frame",
+        done="frames_done >= 0 AND frames_done <= end_frame - start_frame",
     )
 
     render_id: Mapped[str] = mapped_column(
@@ -232,8 +243,7 @@ class WebhookEvent(Leased, Base):
 
     __tablename__ = "webhook_events"
     __table_args__ = (
-        CheckConstraint(_in("status", WEBHOOK_EVENT_STATUSES), name="status"),
-        CheckConstraint("attempts >= 0", name="attempts"),
+        *_checks(WEBHOOK_EVENT_STATUSES, attempts="attempts >= 0"),
         Index("by_due", "status", "next_attempt_at"),
         Index("by_render", "render_id", "created_at"),
     )
