@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from renderlab.storage import (
     InvalidKey,
+    LinkOptions,
     LocalStorage,
     ObjectNotFound,
     Storage,
@@ -262,7 +263,7 @@ def test_unsafe_keys_are_refused_everywhere(
         lambda: storage.get_file(key, tmp_path / "out"),
         lambda: storage.exists(key),
         lambda: storage.delete(key),
-        lambda: storage.signed_url(key, expires_in_s=60, filename="a.mp4"),
+        lambda: storage.signed_url(key, LinkOptions(expires_in_s=60, filename="a.mp4")),
     ):
         with pytest.raises(InvalidKey):
             call()
@@ -297,7 +298,8 @@ def test_every_accepted_key_stays_under_the_root(key: str) -> None:
 
 def test_signed_url_shape(storage: LocalStorage) -> None:
     signed = storage.signed_url(
-        "renders/r1/output.mp4", expires_in_s=3600, filename="Café & co.mp4", now=1_700_000_000.7
+        "renders/r1/output.mp4",
+        LinkOptions(expires_in_s=3600, filename="Café & co.mp4", now=1_700_000_000.7),
     )
     parts = urlsplit(signed.url)
     assert f"{parts.scheme}://{parts.netloc}" == PUBLIC
@@ -311,26 +313,29 @@ def test_signed_url_shape(storage: LocalStorage) -> None:
 
 
 def test_signed_url_cleans_the_filename(storage: LocalStorage) -> None:
-    url = storage.signed_url("a.mp4", expires_in_s=60, filename='../"evil"\r\n.mp4').url
+    url = storage.signed_url(
+        "a.mp4", LinkOptions(expires_in_s=60, filename='../"evil"\r\n.mp4')
+    ).url
     assert parse_qs(urlsplit(url).query)["filename"] == ["__evil_.mp4"]
 
 
 def test_signed_url_needs_a_positive_lifetime(storage: LocalStorage) -> None:
     with pytest.raises(ValueError):
-        storage.signed_url("a.mp4", expires_in_s=0, filename="a.mp4")
+        storage.signed_url("a.mp4", LinkOptions(expires_in_s=0, filename="a.mp4"))
 
 
 def test_signature_covers_every_field() -> None:
-    sig = signing.sign("renders/a.mp4", 2_000_000_000, "a.mp4", SECRET)
-    assert signing.verify("renders/a.mp4", 2_000_000_000, "a.mp4", sig, SECRET)
-    assert not signing.verify("renders/b.mp4", 2_000_000_000, "a.mp4", sig, SECRET)
-    assert not signing.verify("renders/a.mp4", 2_000_000_001, "a.mp4", sig, SECRET)
-    assert not signing.verify("renders/a.mp4", 2_000_000_000, "b.mp4", sig, SECRET)
-    assert not signing.verify("renders/a.mp4", 2_000_000_000, "a.mp4", sig, b"other secret")
-    assert not signing.verify("renders/a.mp4", 2_000_000_000, "a.mp4", sig[:-1] + "A", SECRET)
-    assert not signing.verify("renders/a.mp4", 2_000_000_000, "a.mp4", "\udcff\u00e9", SECRET)
+    link = signing.LinkFields("renders/a.mp4", 2_000_000_000, "a.mp4")
+    sig = signing.sign(link, SECRET)
+    assert signing.verify(link, sig, SECRET)
+    assert not signing.verify(link._replace(key="renders/b.mp4"), sig, SECRET)
+    assert not signing.verify(link._replace(expires=2_000_000_001), sig, SECRET)
+    assert not signing.verify(link._replace(filename="b.mp4"), sig, SECRET)
+    assert not signing.verify(link, sig, b"other secret")
+    assert not signing.verify(link, sig[:-1] + "A", SECRET)
+    assert not signing.verify(link, "\udcff\u00e9", SECRET)
     # Field boundaries cannot be shifted: the message is not a plain concatenation.
-    assert sig != signing.sign("renders/a.mp42", 2_000_000_000, ".mp4", SECRET)
+    assert sig != signing.sign(signing.LinkFields("renders/a.mp42", 2_000_000_000, ".mp4"), SECRET)
     assert "=" not in sig and "+" not in sig and "/" not in sig
 
 

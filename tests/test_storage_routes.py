@@ -18,7 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from renderlab.api.downloads import files_router
-from renderlab.storage import LocalStorage, signing
+from renderlab.storage import LinkOptions, LocalStorage, signing
 
 SECRET = b"route-test-secret-0123456789abcd"
 VIDEO = os.urandom(1000)
@@ -73,7 +73,7 @@ def video(served: Served, tmp_path: Path) -> str:
 
 
 def _url(served: Served, filename: str = "Nuit étoilée 東京.mp4", ttl: int = 600) -> str:
-    return served.storage.signed_url(KEY, expires_in_s=ttl, filename=filename).url
+    return served.storage.signed_url(KEY, LinkOptions(expires_in_s=ttl, filename=filename)).url
 
 
 def _with_query(url: str, **changes: str) -> str:
@@ -195,7 +195,7 @@ def test_missing_or_garbage_parameters_are_403(
 
 def test_expired_link_is_403_url_expired(served: Served, client: httpx.Client, video: str) -> None:
     signed = served.storage.signed_url(
-        KEY, expires_in_s=60, filename="a.mp4", now=time.time() - 3600
+        KEY, LinkOptions(expires_in_s=60, filename="a.mp4", now=time.time() - 3600)
     )
     response = client.get(signed.url)
     assert response.status_code == 403
@@ -229,7 +229,7 @@ def test_traversal_is_refused_even_with_a_valid_signature(served: Served, path: 
     """Sign the decoded key with the real secret: the route must still refuse it."""
     key = unquote(path).removeprefix("/files/")  # what the server hands the route
     expires = int(time.time()) + 600
-    sig = signing.sign(key, expires, "a.mp4", SECRET)
+    sig = signing.sign(signing.LinkFields(key, expires, "a.mp4"), SECRET)
     query = urlencode({"expires": expires, "filename": "a.mp4", "sig": sig})
     status, body = _raw_get(served, f"{path}?{query}")
     assert status == 403
@@ -272,7 +272,10 @@ def test_a_link_serves_the_disposition_and_type_it_was_signed_with(
     served: Served, client: httpx.Client, video: str
 ) -> None:
     url = served.storage.signed_url(
-        KEY, expires_in_s=600, filename="c.webm", disposition="inline", content_type="video/webm"
+        KEY,
+        LinkOptions(
+            expires_in_s=600, filename="c.webm", disposition="inline", content_type="video/webm"
+        ),
     ).url
     response = client.get(url)
     assert response.status_code == 200 and response.content == VIDEO

@@ -15,6 +15,7 @@ import pytest
 
 from renderlab.storage import (
     InvalidKey,
+    LinkOptions,
     ObjectNotFound,
     Storage,
     StorageError,
@@ -131,7 +132,7 @@ def test_invalid_keys_are_refused_before_any_request(storage: S3Storage, key: st
     with pytest.raises(InvalidKey):
         storage.exists(key)
     with pytest.raises(InvalidKey):
-        storage.signed_url(key, expires_in_s=60, filename="a.mp4")
+        storage.signed_url(key, LinkOptions(expires_in_s=60, filename="a.mp4"))
 
 
 def test_presigned_url_downloads_the_bytes_as_an_attachment(
@@ -140,7 +141,7 @@ def test_presigned_url_downloads_the_bytes_as_an_attachment(
     storage.put_file("renders/r2/output.mp4", video, "application/octet-stream")
     before = time.time()
     signed = storage.signed_url(
-        "renders/r2/output.mp4", expires_in_s=600, filename="Café: «hello» world.mp4"
+        "renders/r2/output.mp4", LinkOptions(expires_in_s=600, filename="Café: «hello» world.mp4")
     )
     assert abs(signed.expires_at.timestamp() - (before + 600)) < 5
     response = httpx.get(signed.url)
@@ -155,7 +156,9 @@ def test_presigned_url_downloads_the_bytes_as_an_attachment(
 
 def test_presigned_url_honours_range(storage: S3Storage, video: Path) -> None:
     storage.put_file("renders/r3/output.mp4", video, "video/mp4")
-    signed = storage.signed_url("renders/r3/output.mp4", expires_in_s=60, filename="v.mp4")
+    signed = storage.signed_url(
+        "renders/r3/output.mp4", LinkOptions(expires_in_s=60, filename="v.mp4")
+    )
     response = httpx.get(signed.url, headers={"Range": "bytes=0-99"})
     assert response.status_code == 206
     assert response.content == video.read_bytes()[:100]
@@ -165,7 +168,9 @@ def test_presigned_url_honours_range(storage: S3Storage, video: Path) -> None:
 def test_presigned_url_signs_its_lifetime_and_download_headers(storage: S3Storage) -> None:
     # moto (5.x) does not check query-string signatures, so tampering cannot be shown to fail
     # here; what S3 checks is whatever the URL signs, so check that the right things are signed.
-    url = storage.signed_url("renders/r4/output.mp4", expires_in_s=60, filename="v.mp4").url
+    url = storage.signed_url(
+        "renders/r4/output.mp4", LinkOptions(expires_in_s=60, filename="v.mp4")
+    ).url
     query = parse_qs(urlsplit(url).query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Expires"] == ["60"]
@@ -177,15 +182,15 @@ def test_presigned_url_signs_its_lifetime_and_download_headers(storage: S3Storag
 
 def test_presigned_url_lifetime_is_bounded(storage: S3Storage) -> None:
     with pytest.raises(ValueError):
-        storage.signed_url("a.mp4", expires_in_s=0, filename="a.mp4")
+        storage.signed_url("a.mp4", LinkOptions(expires_in_s=0, filename="a.mp4"))
     with pytest.raises(ValueError):
-        storage.signed_url("a.mp4", expires_in_s=8 * 24 * 3600, filename="a.mp4")
+        storage.signed_url("a.mp4", LinkOptions(expires_in_s=8 * 24 * 3600, filename="a.mp4"))
 
 
 def test_presigned_url_points_at_the_configured_endpoint(
     storage: S3Storage, s3_server: str
 ) -> None:
-    url = storage.signed_url("renders/x.mp4", expires_in_s=60, filename="x.mp4").url
+    url = storage.signed_url("renders/x.mp4", LinkOptions(expires_in_s=60, filename="x.mp4")).url
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}" == s3_server
     assert parts.path == f"/{storage.bucket}/renders/x.mp4"
@@ -230,10 +235,9 @@ def test_presigned_url_serves_the_disposition_and_type_asked_for(
     storage.put_file("renders/r5.webm", video, "video/webm")
     signed = storage.signed_url(
         "renders/r5.webm",
-        expires_in_s=60,
-        filename="clip.webm",
-        disposition="inline",
-        content_type="video/webm",
+        LinkOptions(
+            expires_in_s=60, filename="clip.webm", disposition="inline", content_type="video/webm"
+        ),
     )
     query = parse_qs(urlsplit(signed.url).query)
     assert query["response-content-type"] == ["video/webm"]
@@ -242,4 +246,6 @@ def test_presigned_url_serves_the_disposition_and_type_asked_for(
     assert response.headers["content-type"] == "video/webm"
     assert response.headers["content-disposition"].startswith('inline; filename="clip.webm"')
     with pytest.raises(ValueError, match="disposition"):
-        storage.signed_url("renders/r5.webm", expires_in_s=60, filename="a", disposition="x")
+        storage.signed_url(
+            "renders/r5.webm", LinkOptions(expires_in_s=60, filename="a", disposition="x")
+        )

@@ -69,12 +69,31 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+def _checks(statuses: tuple[str, ...], **named: str) -> tuple[CheckConstraint, ...]:
+    """A table's check constraints: ``status`` among ``statuses``, then one per keyword (its
+    name) with the SQL condition it is given, in that order."""
+    return (
+        CheckConstraint(_in("status", statuses), name="status"),
+        *(CheckConstraint(condition, name=name) for name, condition in named.items()),
+    )
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
 def _id_column() -> Mapped[str]:
     return mapped_column(String(26), primary_key=True, default=new_id)
+
+
+class Leased:
+    """The columns of a row that one process at a time works on under a lease: how often it
+    was tried, who holds it until when, and when it last changed (the reconciler's clock)."""
+
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
 
 
 class User(Base):
@@ -91,7 +110,7 @@ class User(Base):
 class Generation(Base):
     __tablename__ = "generations"
     __table_args__ = (
-        CheckConstraint(_in("status", GENERATION_STATUSES), name="status"),
+        *_checks(GENERATION_STATUSES),
         Index("by_user_created", "user_id", "created_at"),
     )
 
@@ -104,14 +123,16 @@ class Generation(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
-class Render(Base):
+class Render(Leased, Base):
     __tablename__ = "renders"
     __table_args__ = (
-        CheckConstraint(_in("status", RENDER_STATUSES), name="status"),
-        CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
-        CheckConstraint("width > 0 AND height > 0", name="size"),
-        CheckConstraint("duration_in_frames > 0 AND fps > 0", name="frames"),
-        CheckConstraint("attempts >= 0", name="attempts"),
+        *_checks(
+            RENDER_STATUSES,
+            progress="progress >= 0 AND progress <= 100",
+            size="width > 0 AND height > 0",
+            frames="duration_in_frames > 0 AND fps > 0",
+            attempts="attempts >= 0",
+        ),
         Index("by_user", "user_id", "created_at"),
         Index("by_generation", "generation_id", "created_at"),
         Index("by_status", "status", "created_at"),
@@ -144,13 +165,9 @@ class Render(Base):
 
     # Pipeline bookkeeping.
     output_key: Mapped[str | None] = mapped_column(String(512))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[int | None] = mapped_column(BigInteger)
-    lease_owner: Mapped[str | None] = mapped_column(String(128))
-    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
     heartbeat_at: Mapped[int | None] = mapped_column(BigInteger)
     quota_refunded: Mapped[bool] = mapped_column(Boolean, default=False)
-    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
 
     # Outputs, integration and retention (revision 0002). ``metadata`` is the API's name; the
     # attribute cannot be, since declarative classes reserve it.
@@ -191,14 +208,14 @@ class IdempotencyKey(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
-class RenderChunk(Base):
+class RenderChunk(Leased, Base):
     """One frame range of a render, encoded to a segment by whichever worker claims it."""
 
     __tablename__ = "render_chunks"
-    __table_args__ = (
-        CheckConstraint(_in("status", RENDER_STATUSES), name="status"),
-        CheckConstraint("start_frame >= 0 AND end_frame > start_frame", name="range"),
-        CheckConstraint("frames_done >= 0 AND frames_done <= end_frame - start_frame", name="done"),
+    __table_args__ = _checks(
+        RENDER_STATUSES,
+        range="start_frame >= 0 AND end_frame > start_frame",
+        done="frames_done >= 0 AND frames_done <= end_frame - start_frame",
     )
 
     render_id: Mapped[str] = mapped_column(
@@ -210,16 +227,12 @@ class RenderChunk(Base):
     frames_done: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default=RenderStatus.PENDING.value)
     segment_key: Mapped[str | None] = mapped_column(String(512))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_owner: Mapped[str | None] = mapped_column(String(128))
-    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
-    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
 
 
 WEBHOOK_EVENT_STATUSES = ("pending", "delivered", "failed")
 
 
-class WebhookEvent(Base):
+class WebhookEvent(Leased, Base):
     """The outbox: one row per webhook event, written in the transaction that ends the render.
 
     A delivery loop leases due rows (``lease_owner`` / ``lease_expires_at``) so two processes
@@ -230,8 +243,7 @@ class WebhookEvent(Base):
 
     __tablename__ = "webhook_events"
     __table_args__ = (
-        CheckConstraint(_in("status", WEBHOOK_EVENT_STATUSES), name="status"),
-        CheckConstraint("attempts >= 0", name="attempts"),
+        *_checks(WEBHOOK_EVENT_STATUSES, attempts="attempts >= 0"),
         Index("by_due", "status", "next_attempt_at"),
         Index("by_render", "render_id", "created_at"),
     )
@@ -243,12 +255,8 @@ class WebhookEvent(Base):
     url: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[int] = mapped_column(BigInteger)
-    lease_owner: Mapped[str | None] = mapped_column(String(128))
-    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
-    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms, onupdate=now_ms)
 
 
 class WebhookDelivery(Base):

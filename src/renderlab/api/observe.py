@@ -46,14 +46,28 @@ def request_id_of(scope: Scope) -> str:
     return f"{_ids.getrandbits(128):032x}"
 
 
-class RequestIdMiddleware:
+class HttpMiddleware:
+    """A pure ASGI middleware that acts on the HTTP requests it :meth:`wants`; every other
+    scope (lifespan, another path) passes straight through to ``app``."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    def wants(self, scope: Scope) -> bool:
+        return bool(scope["type"] == "http")
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if self.wants(scope):
+            await self.handle(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_of(scope)
         raw = request_id.encode("ascii")
 
@@ -69,14 +83,8 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class HttpMetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class HttpMetricsMiddleware(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # what the client gets if the app raises before answering
 
@@ -100,15 +108,11 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) and path else UNMATCHED
 
 
-class NoStoreMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class NoStoreMiddleware(HttpMiddleware):
+    def wants(self, scope: Scope) -> bool:
+        return super().wants(scope) and bool(scope["path"].startswith("/v1/"))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_no_store(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = no_store(list(message.get("headers", [])))

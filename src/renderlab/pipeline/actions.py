@@ -14,7 +14,7 @@ from renderlab import store
 from renderlab.models import RenderStatus
 from renderlab.render.formats import get_format
 from renderlab.services import Services
-from renderlab.storage import SignedURL
+from renderlab.storage import LinkOptions, SignedURL
 from renderlab.storage.disposition import with_extension
 
 
@@ -68,14 +68,14 @@ def sign(
 ) -> SignedURL:
     """A download URL for ``key`` valid for ``limits.download_url_ttl_s`` from now, served as
     ``content_type`` with that disposition."""
-    return services.storage.signed_url(
-        key,
-        expires_in_s=services.limits.download_url_ttl_s,
-        filename=filename,
-        now=services.clock() / 1000,
+    link = LinkOptions(
+        filename,
+        services.limits.download_url_ttl_s,
         disposition=disposition,
         content_type=content_type,
+        now=services.clock() / 1000,
     )
+    return services.storage.signed_url(key, link)
 
 
 def sign_output(

@@ -73,8 +73,22 @@ class FrameMuxer:
     _time_base: Fraction
     _written: int
     _reported: int
+    path: Path
     total: int
     on_progress: ProgressCallback | None
+
+    def _finish(self) -> None:
+        """Close the file once the encoder is flushed, if it holds every frame."""
+        if self._written != self.total:
+            raise RuntimeError(f"wrote {self._written} frames, expected {self.total}")
+        self._container.close()
+
+    def abort(self) -> None:
+        """Close without finishing and delete the partial file."""
+        with contextlib.suppress(Exception):
+            self._container.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
     def _mux_frame(self, packet: av.Packet, keyframe: bool) -> None:
         packet.stream = self._stream
@@ -165,16 +179,7 @@ class SegmentWriter(FrameMuxer):
     def close(self) -> None:
         """Flush the encoder and finish the file (faststart moves the index to the front)."""
         self._mux(self._stream.encode(None))
-        if self._written != self.total:
-            raise RuntimeError(f"segment has {self._written} frames, expected {self.total}")
-        self._container.close()
-
-    def abort(self) -> None:
-        """Close without finishing and delete the partial file."""
-        with contextlib.suppress(Exception):
-            self._container.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        self._finish()
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:

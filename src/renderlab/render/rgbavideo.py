@@ -12,7 +12,6 @@ background is transparent). Repeats are not encoded:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -106,15 +105,7 @@ class RgbaVideoWriter(FrameMuxer):
     def close(self) -> None:
         for packet in self._stream.encode(None):
             raise RuntimeError(f"{self.fmt.encoder} held back a packet ({packet.size} bytes)")
-        if self._written != self.total:
-            raise RuntimeError(f"wrote {self._written} frames, expected {self.total}")
-        self._container.close()
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._container.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        self._finish()
 
     def _convert(self, rgba: np.ndarray) -> av.VideoFrame:
         source = av.VideoFrame.from_ndarray(

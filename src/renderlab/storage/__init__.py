@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 from renderlab.storage.base import (
     InvalidKey,
+    LinkOptions,
     ObjectNotFound,
     SignedURL,
     Storage,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InvalidKey",
+    "LinkOptions",
     "LocalStorage",
     "ObjectNotFound",
     "S3Storage",

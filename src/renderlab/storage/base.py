@@ -48,6 +48,19 @@ class SignedURL:
     expires_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class LinkOptions:
+    """How a signed download link serves its object: the name a browser saves it as, for how
+    many seconds it works, ``inline`` or as an ``attachment``, with which Content-Type
+    (``None``: ``video/mp4``), issued at ``now`` (epoch seconds; ``None``: the real clock)."""
+
+    filename: str
+    expires_in_s: int
+    disposition: str = "attachment"
+    content_type: str | None = None
+    now: float | None = None
+
+
 def validate_key(key: str) -> str:
     """Return ``key`` if it is a safe object key, else raise :class:`InvalidKey`.
 
@@ -113,19 +126,10 @@ class Storage(Protocol):
         """Remove every object under the folder ``prefix`` (see :func:`validate_prefix`)."""
         ...
 
-    def signed_url(
-        self,
-        key: str,
-        *,
-        expires_in_s: int,
-        filename: str,
-        now: float | None = None,
-        disposition: str = "attachment",
-        content_type: str | None = None,
-    ) -> SignedURL:
-        """A URL that downloads the object as ``filename`` without other credentials, served
-        ``inline`` or as an ``attachment`` with ``content_type`` (default ``video/mp4``); the
-        signature covers both, so neither can be changed in the URL."""
+    def signed_url(self, key: str, link: LinkOptions) -> SignedURL:
+        """A URL that downloads the object as ``link.filename`` without other credentials,
+        served ``inline`` or as an ``attachment`` with ``link.content_type`` (default
+        ``video/mp4``); the signature covers both, so neither can be changed in the URL."""
         ...
 
     def check_writable(self) -> None:

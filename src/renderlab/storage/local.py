@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 from renderlab.storage import signing
 from renderlab.storage.base import (
     InvalidKey,
+    LinkOptions,
     ObjectNotFound,
     SignedURL,
     StorageError,
@@ -169,47 +170,30 @@ class LocalStorage:
         except OSError as exc:
             raise _io_error("delete", folder, exc) from exc
 
-    def signed_url(
-        self,
-        key: str,
-        *,
-        expires_in_s: int,
-        filename: str,
-        now: float | None = None,
-        disposition: str = "attachment",
-        content_type: str | None = None,
-    ) -> SignedURL:
+    def signed_url(self, key: str, link: LinkOptions) -> SignedURL:
         """``{public_url}/files/{key}?expires=&filename=[&disposition=][&type=]&sig=``, valid
-        for ``expires_in_s``; the signature covers every parameter, so none can be changed."""
+        for ``link.expires_in_s``; the signature covers every parameter, so none can be changed."""
         validate_key(key)
-        if expires_in_s <= 0:
+        if link.expires_in_s <= 0:
             raise ValueError("expires_in_s must be positive")
+        disposition, content_type = link.disposition, link.content_type
         check_served_as(disposition, content_type)
-        expires = int(time.time() if now is None else now) + int(expires_in_s)
-        name = safe_filename(filename)
+        expires = int(time.time() if link.now is None else link.now) + int(link.expires_in_s)
+        name = safe_filename(link.filename)
         params: dict[str, str | int] = {"expires": expires, "filename": name}
         if disposition != signing.DEFAULT_DISPOSITION:
             params["disposition"] = disposition
         if content_type is not None:
             params["type"] = content_type
-        params["sig"] = self.sign(key, expires, name, disposition, content_type)
+        params["sig"] = self.sign(signing.LinkFields(key, expires, name, disposition, content_type))
         query = urlencode(params, quote_via=quote)
         return SignedURL(
             url=f"{self.public_url}/files/{quote(key, safe='/')}?{query}",
             expires_at=datetime.fromtimestamp(expires, tz=UTC),
         )
 
-    def sign(
-        self,
-        key: str,
-        expires: int,
-        filename: str,
-        disposition: str = signing.DEFAULT_DISPOSITION,
-        content_type: str | None = None,
-    ) -> str:
-        return signing.sign(
-            key, expires, filename, self._secret, disposition=disposition, content_type=content_type
-        )
+    def sign(self, link: signing.LinkFields) -> str:
+        return signing.sign(link, self._secret)
 
     def verify(
         self,
@@ -221,15 +205,8 @@ class LocalStorage:
         content_type: str | None = None,
     ) -> bool:
         """Whether the signature is ours (expiry is checked separately)."""
-        return signing.verify(
-            key,
-            expires,
-            filename,
-            sig,
-            self._secret,
-            disposition=disposition,
-            content_type=content_type,
-        )
+        link = signing.LinkFields(key, expires, filename, disposition, content_type)
+        return signing.verify(link, sig, self._secret)
 
     def check_writable(self) -> None:
         """Create, fsync and remove a probe file in the root (creating the root if needed)."""

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as S3ConnectionError
 
 from renderlab.storage.base import (
+    LinkOptions,
     ObjectNotFound,
     SignedURL,
     StorageError,
@@ -226,35 +227,29 @@ class S3Storage:
                         f"{first.get('Message') or first.get('Code')}."
                     )
 
-    def signed_url(
-        self,
-        key: str,
-        *,
-        expires_in_s: int,
-        filename: str,
-        now: float | None = None,
-        disposition: str = "attachment",
-        content_type: str | None = None,
-    ) -> SignedURL:
+    def signed_url(self, key: str, link: LinkOptions) -> SignedURL:
         """A presigned GET that names the download and forces its disposition and type
         (``response-content-disposition`` / ``response-content-type``; ``video/mp4`` unless
         ``content_type`` is given), which S3 signs with the rest.
 
-        S3 stamps the signature with the real clock, so ``now`` only shifts the reported
+        S3 stamps the signature with the real clock, so ``link.now`` only shifts the reported
         ``expires_at``; pass it to keep the record consistent with an injected clock.
         """
         full = self._key(key)
+        expires_in_s = link.expires_in_s
         if not 0 < expires_in_s <= MAX_PRESIGN_S:
             raise ValueError(f"expires_in_s must be between 1 and {MAX_PRESIGN_S} for S3")
-        issued = time.time() if now is None else now
+        issued = time.time() if link.now is None else link.now
         with self._errors("sign a URL for", key):
             url = self.client.generate_presigned_url(
                 "get_object",
                 Params={
                     "Bucket": self.bucket,
                     "Key": full,
-                    "ResponseContentDisposition": content_disposition(filename, disposition),
-                    "ResponseContentType": content_type or "video/mp4",
+                    "ResponseContentDisposition": content_disposition(
+                        link.filename, link.disposition
+                    ),
+                    "ResponseContentType": link.content_type or "video/mp4",
                 },
                 ExpiresIn=int(expires_in_s),
             )

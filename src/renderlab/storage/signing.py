@@ -17,6 +17,7 @@ import hmac
 import json
 import re
 import time
+from typing import NamedTuple
 
 _CONTEXT = b"renderlab/download-url/v1\x00"
 _EXPIRES = re.compile(r"[1-9][0-9]{0,11}", re.ASCII)
@@ -25,53 +26,41 @@ _EXPIRES = re.compile(r"[1-9][0-9]{0,11}", re.ASCII)
 DEFAULT_DISPOSITION = "attachment"
 
 
-def _message(
-    key: str, expires: int, filename: str, disposition: str, content_type: str | None
-) -> bytes:
+class LinkFields(NamedTuple):
+    """What a link's signature covers."""
+
+    key: str
+    expires: int
+    filename: str
+    disposition: str = DEFAULT_DISPOSITION
+    content_type: str | None = None
+
+
+def _message(link: LinkFields) -> bytes:
     # JSON keeps the fields unambiguous whatever characters the filename holds; ensure_ascii
     # makes the encoding total (even lone surrogates from a hostile query string).
-    fields: list[object] = [key, expires, filename]
-    if disposition != DEFAULT_DISPOSITION or content_type is not None:
-        fields += [disposition, content_type]
+    fields: list[object] = [link.key, link.expires, link.filename]
+    if link.disposition != DEFAULT_DISPOSITION or link.content_type is not None:
+        fields += [link.disposition, link.content_type]
     return _CONTEXT + json.dumps(fields, ensure_ascii=True).encode("ascii")
 
 
-def sign(
-    key: str,
-    expires: int,
-    filename: str,
-    secret: bytes,
-    *,
-    disposition: str = DEFAULT_DISPOSITION,
-    content_type: str | None = None,
-) -> str:
+def sign(link: LinkFields, secret: bytes) -> str:
     """The URL-safe base64 (unpadded) HMAC-SHA256 of key, expiry, filename, disposition and
     Content-Type."""
     if not secret:
         raise ValueError("the signing secret must not be empty")
-    message = _message(key, expires, filename, disposition, content_type)
-    digest = hmac.new(secret, message, hashlib.sha256).digest()
+    digest = hmac.new(secret, _message(link), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def verify(
-    key: str,
-    expires: int,
-    filename: str,
-    sig: str,
-    secret: bytes,
-    *,
-    disposition: str = DEFAULT_DISPOSITION,
-    content_type: str | None = None,
-) -> bool:
-    """Whether ``sig`` is the signature of these values, compared in constant time.
+def verify(link: LinkFields, sig: str, secret: bytes) -> bool:
+    """Whether ``sig`` is the signature of ``link``, compared in constant time.
 
     Checks the signature only: expiry is :func:`is_expired`, separate so the route can tell an
     expired link ("ask for a new one") from a forged one.
     """
-    expected = sign(
-        key, expires, filename, secret, disposition=disposition, content_type=content_type
-    ).encode("ascii")
+    expected = sign(link, secret).encode("ascii")
     return hmac.compare_digest(expected, sig.encode("utf-8", "surrogatepass"))
 
 
