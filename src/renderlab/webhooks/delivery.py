@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import httpx
 
@@ -65,6 +66,15 @@ async def _post(
         return response.status_code
 
 
+def _headers(event: Event, body: bytes, secret: str, now_s: int | None) -> dict[str, str]:
+    """The signed headers of one attempt: a fresh timestamp (or ``now_s``) each time."""
+    return {
+        **sign_headers(event.id, int(now_s if now_s is not None else time.time()), body, secret),
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+    }
+
+
 async def deliver_async(
     event: Event,
     url: str,
@@ -78,11 +88,7 @@ async def deliver_async(
     """Make one attempt; never raises for anything the receiver or the network does. The
     name lookup of the delivery-time SSRF check counts against ``timeout_s`` too."""
     body = event.body()
-    headers = {
-        **sign_headers(event.id, int(now_s if now_s is not None else time.time()), body, secret),
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-    }
+    headers = _headers(event, body, secret, now_s)
     try:
         async with asyncio.timeout(timeout_s):
             target = await asyncio.to_thread(resolve_target, url, allow_private)
@@ -97,18 +103,14 @@ async def deliver_async(
     return Attempt(status, None if ok else f"HTTP {status}", ok)
 
 
-def deliver(
-    event: Event,
-    url: str,
-    secret: str,
-    *,
-    allow_private: bool = False,
-    timeout_s: float = 10.0,
-    now_s: int | None = None,
-) -> Attempt:
+class DeliverOptions(TypedDict, total=False):
+    """The keywords :func:`deliver` passes on (:func:`deliver_async`'s defaults apply)."""
+
+    allow_private: bool
+    timeout_s: float
+    now_s: int | None
+
+
+def deliver(event: Event, url: str, secret: str, **options: Unpack[DeliverOptions]) -> Attempt:
     """:func:`deliver_async` for threads and Celery tasks (not inside a running event loop)."""
-    return asyncio.run(
-        deliver_async(
-            event, url, secret, allow_private=allow_private, timeout_s=timeout_s, now_s=now_s
-        )
-    )
+    return asyncio.run(deliver_async(event, url, secret, **options))

@@ -9,8 +9,8 @@ any transaction, and records it; only the lease holder may record, so two proces
 deliver the same attempt while a lease is valid. A deliverer that dies mid-attempt leaves a
 lease that expires after ``lease_ms``; the attempt is then made again (at least once).
 
-Written against lightweight table clauses (names only): the tables themselves are defined by
-the models and migration ``0002``.
+Written in SQL expressions over the models' tables (defined there and by migration ``0002``),
+not ORM objects: a lease is one compare-and-set ``UPDATE``.
 """
 
 from __future__ import annotations
@@ -26,35 +26,14 @@ from sqlalchemy.orm import Session
 
 from renderlab import metrics
 from renderlab.ids import new_id
+from renderlab.models import WebhookDelivery, WebhookEvent
 from renderlab.webhooks.delivery import Attempt, deliver_async, next_attempt_at
 from renderlab.webhooks.events import Event
 
-events_table = sa.table(
-    "webhook_events",
-    sa.column("id", sa.String),
-    sa.column("render_id", sa.String),
-    sa.column("user_id", sa.String),
-    sa.column("type", sa.String),
-    sa.column("url", sa.String),
-    sa.column("payload", sa.JSON),
-    sa.column("status", sa.String),
-    sa.column("attempts", sa.Integer),
-    sa.column("next_attempt_at", sa.BigInteger),
-    sa.column("lease_owner", sa.String),
-    sa.column("lease_expires_at", sa.BigInteger),
-    sa.column("created_at", sa.BigInteger),
-    sa.column("updated_at", sa.BigInteger),
-)
-deliveries_table = sa.table(
-    "webhook_deliveries",
-    sa.column("id", sa.String),
-    sa.column("event_id", sa.String),
-    sa.column("render_id", sa.String),
-    sa.column("attempt", sa.Integer),
-    sa.column("status_code", sa.Integer),
-    sa.column("error", sa.String),
-    sa.column("at", sa.BigInteger),
-)
+# The models' tables: every statement here names each column it writes (``updated_at`` too),
+# so the ORM-side defaults and ``onupdate`` never come into play.
+events_table: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
+deliveries_table: sa.Table = WebhookDelivery.__table__  # type: ignore[assignment]
 E, D = events_table.c, deliveries_table.c
 log = logging.getLogger("renderlab.webhooks")
 
