@@ -1,16 +1,18 @@
-"""One module per resource; each exposes ``router(ctx) -> APIRouter``.
+"""One module per resource; each exposes ``router(ctx) -> APIRouter``, its routes declared
+with :func:`route`.
 
 (No ``from __future__ import annotations`` here: FastAPI must read :func:`paging`'s parameter
 annotations as objects, and their bounds live in its closure, out of reach of a string.)
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
+from renderlab.api.context import ApiContext
 from renderlab.api.schemas import ErrorResponse
 from renderlab.limits import Limits
 
@@ -67,6 +69,39 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         if status in _HEADERS:
             responses[status]["headers"] = _HEADERS[status]
     return responses
+
+
+PNG_200: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
+}
+"""The ``responses`` entry of a route that answers with a PNG image."""
+
+
+def assemble(
+    ctx: ApiContext, *parts: Callable[[APIRouter, ApiContext], None], **options: Any
+) -> APIRouter:
+    """A router (``options``: its prefix and tags) with the routes each of ``parts`` adds,
+    given the app's context: each part is a small function, not one long factory."""
+    api = APIRouter(**options)
+    for add in parts:
+        add(api, ctx)
+    return api
+
+
+def route(
+    add: Callable[..., Any],
+    path: str,
+    summary: str,
+    *statuses: int,
+    responses: Mapping[Any, Any] | None = None,
+    **options: Any,
+) -> Any:
+    """The decorator of one route behind the bearer token: ``add`` is the router's ``get``,
+    ``post`` or ``delete``; the documented answers are ``responses`` (a success's headers or
+    content), then the error shape for :data:`AUTHED` and ``statuses``. One call instead of a
+    block of keywords repeated on every route."""
+    documented = {**(responses or {}), **errors(*AUTHED, *statuses)}
+    return add(path, responses=documented, summary=summary, **options)
 
 
 def json_response(

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
-from renderlab.api.routes import AUTHED, errors, json_response
+from renderlab.api.routes import json_response, route
 from renderlab.compositions import TextAnimationProps
 from renderlab.compositions.props import MAX_TEXT_GRAPHEMES
 from renderlab.limits import Limits
@@ -60,12 +60,9 @@ def router(ctx: ApiContext) -> APIRouter:
     Me = Annotated[Principal, Depends(ctx.current_principal)]
     api = APIRouter(tags=["compositions"])
 
-    @api.get(
-        "/v1/compositions",
-        response_model=CompositionsOut,
-        responses=errors(*AUTHED),
-        summary="The compositions and the JSON Schema of their props",
-    )
+    summary = "The compositions and the JSON Schema of their props"
+
+    @route(api.get, "/v1/compositions", summary, response_model=CompositionsOut)
     async def list_compositions(me: Me) -> Response:
         item = CompositionOut(
             id=TEXT_ANIMATION, description=DESCRIPTION, props_schema=props_schema(ctx.limits)

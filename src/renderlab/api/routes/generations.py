@@ -7,7 +7,15 @@ from fastapi import APIRouter, Depends, Query, Response
 from renderlab import store
 from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
-from renderlab.api.routes import AUTHED, NO_STORE, PageQuery, errors, json_response, paging
+from renderlab.api.routes import (
+    NO_STORE,
+    PNG_200,
+    PageQuery,
+    assemble,
+    json_response,
+    paging,
+    route,
+)
 from renderlab.api.routes.stills import still_png
 from renderlab.api.schemas import GenerationCreate, GenerationOut, GenerationPage, RenderOut
 from renderlab.compositions import TextAnimationProps
@@ -15,45 +23,30 @@ from renderlab.compositions import TextAnimationProps
 
 def router(ctx: ApiContext) -> APIRouter:
     """The ``/v1/generations`` routes; their numbers come from the app's own limits."""
-    api = APIRouter(prefix="/v1/generations", tags=["generations"])
-    _add_crud(api, ctx)
-    _add_still(api, ctx)
-    _add_delete(api, ctx)
-    return api
+    parts = (_add_crud, _add_still, _add_delete)
+    return assemble(ctx, *parts, prefix="/v1/generations", tags=["generations"])
 
 
 def _add_crud(api: APIRouter, ctx: ApiContext) -> None:
     Me = Annotated[Principal, Depends(ctx.current_principal)]
     Paging = paging(ctx.limits)
 
-    @api.post(
-        "",
-        status_code=201,
-        response_model=GenerationOut,
-        responses=errors(*AUTHED, 413),
-        summary="Store a TextAnimation",
-    )
+    summary = "Store a TextAnimation"
+
+    @route(api.post, "", summary, 413, status_code=201, response_model=GenerationOut)
     async def create_generation(body: GenerationCreate, me: Me) -> Response:
         return await ctx.call(_create, ctx, me, body)
 
-    @api.get(
-        "",
-        response_model=GenerationPage,
-        responses=errors(*AUTHED),
-        summary="My generations, newest first",
-    )
+    @route(api.get, "", "My generations, newest first", response_model=GenerationPage)
     async def list_generations(
         me: Me,
         page: Paging,  # type: ignore[valid-type]
     ) -> Response:
         return await ctx.call(_list, ctx, me, page)
 
-    @api.get(
-        "/{id}",
-        response_model=GenerationOut,
-        responses=errors(*AUTHED, 404),
-        summary="One generation, with its newest render",
-    )
+    summary = "One generation, with its newest render"
+
+    @route(api.get, "/{id}", summary, 404, response_model=GenerationOut)
     async def get_generation(id: str, me: Me) -> Response:
         return await ctx.call(_get, ctx, me, id)
 
@@ -61,13 +54,9 @@ def _add_crud(api: APIRouter, ctx: ApiContext) -> None:
 def _add_delete(api: APIRouter, ctx: ApiContext) -> None:
     Me = Annotated[Principal, Depends(ctx.current_principal)]
 
-    @api.delete(
-        "/{id}",
-        status_code=204,
-        response_class=Response,
-        responses=errors(*AUTHED, 404),
-        summary="Delete a generation and every render of it (outputs and posters too)",
-    )
+    summary = "Delete a generation and every render of it (outputs and posters too)"
+
+    @route(api.delete, "/{id}", summary, 404, status_code=204, response_class=Response)
     async def delete_generation(id: str, me: Me) -> Response:
         return await ctx.call(_delete, ctx, me, id)
 
@@ -83,15 +72,9 @@ def _add_still(api: APIRouter, ctx: ApiContext) -> None:
     limits = ctx.limits
     Me = Annotated[Principal, Depends(ctx.current_principal)]
 
-    @api.get(
-        "/{id}/still",
-        response_class=Response,
-        responses={
-            200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-            **errors(*AUTHED, 404, 429),
-        },
-        summary="One frame as PNG, rendered on demand (costs no quota)",
-    )
+    summary = "One frame as PNG, rendered on demand (costs no quota)"
+
+    @route(api.get, "/{id}/still", summary, 404, 429, responses=PNG_200, response_class=Response)
     async def get_still(
         id: str,
         me: Me,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Response
 from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
 from renderlab.api.ratelimit_headers import status_headers
-from renderlab.api.routes import AUTHED, QUOTA_HEADERS, errors, json_response
+from renderlab.api.routes import QUOTA_HEADERS, json_response, route
 from renderlab.api.schemas import QuotaOut
 from renderlab.clock import ms_to_rfc3339
 from renderlab.quota import QuotaStatus, quota_status
@@ -19,12 +19,10 @@ def router(ctx: ApiContext) -> APIRouter:
     Me = Annotated[Principal, Depends(ctx.current_principal)]
     api = APIRouter(tags=["quota"])
 
-    @api.get(
-        "/v1/quota",
-        response_model=QuotaOut,
-        responses={200: {"headers": QUOTA_HEADERS}, **errors(*AUTHED)},
-        summary="My render quota (reading it consumes nothing)",
-    )
+    summary = "My render quota (reading it consumes nothing)"
+    quota_headers = {200: {"headers": QUOTA_HEADERS}}
+
+    @route(api.get, "/v1/quota", summary, responses=quota_headers, response_model=QuotaOut)
     async def get_quota(me: Me) -> Response:
         status = await ctx.call(_status, services, me.user_id)
         out = QuotaOut(

@@ -12,13 +12,13 @@ from renderlab.api.context import ApiContext
 from renderlab.api.errors import ApiError, field_error, invalid
 from renderlab.api.ratelimit_headers import policy_header
 from renderlab.api.routes import (
-    AUTHED,
     NO_STORE,
     POLICY_HEADER,
     PageQuery,
-    errors,
+    assemble,
     json_response,
     paging,
+    route,
 )
 from renderlab.api.schemas import (
     DownloadURLOut,
@@ -59,22 +59,16 @@ SSE_EVENT_SCHEMA = {
 
 def router(ctx: ApiContext) -> APIRouter:
     """The ``/v1/renders`` routes; their numbers come from the app's own limits."""
-    api = APIRouter(prefix="/v1/renders", tags=["renders"])
-    _add_start_and_reads(api, ctx)
-    _add_stream_and_actions(api, ctx)
-    _add_webhook_deliveries(api, ctx)
-    return api
+    parts = (_add_start_and_reads, _add_stream_and_actions, _add_webhook_deliveries)
+    return assemble(ctx, *parts, prefix="/v1/renders", tags=["renders"])
 
 
 def _add_webhook_deliveries(api: APIRouter, ctx: ApiContext) -> None:
     Me = Annotated[Principal, Depends(ctx.current_principal)]
 
-    @api.get(
-        "/{id}/webhook-deliveries",
-        response_model=WebhookDeliveryPage,
-        responses=errors(*AUTHED, 404),
-        summary="Every delivery attempt of the render's webhooks, newest first",
-    )
+    summary = "Every delivery attempt of the render's webhooks, newest first"
+
+    @route(api.get, "/{id}/webhook-deliveries", summary, 404, response_model=WebhookDeliveryPage)
     async def webhook_deliveries(id: str, me: Me) -> Response:
         return await ctx.call(_deliveries, ctx, me, id)
 
@@ -84,21 +78,21 @@ def _add_start_and_reads(api: APIRouter, ctx: ApiContext) -> None:
     Me = Annotated[Principal, Depends(ctx.current_principal)]
     Paging = paging(limits)
 
-    @api.post(
+    started = {
+        202: {
+            "description": "The new render (or, for a replayed Idempotency-Key, the first).",
+            "headers": {"Location": {"schema": {"type": "string"}}, **POLICY_HEADER},
+        }
+    }
+
+    @route(
+        api.post,
         "",
+        "Start a render (uses one quota slot)",
+        *(404, 413, 429),
+        responses=started,
         status_code=202,
         response_model=RenderOut,
-        responses={
-            202: {
-                "description": "The new render (or, for a replayed Idempotency-Key, the first).",
-                "headers": {
-                    "Location": {"schema": {"type": "string"}},
-                    **POLICY_HEADER,
-                },
-            },
-            **errors(*AUTHED, 404, 413, 429),
-        },
-        summary="Start a render (uses one quota slot)",
     )
     async def create_render(
         body: RenderCreate,
@@ -116,12 +110,9 @@ def _add_start_and_reads(api: APIRouter, ctx: ApiContext) -> None:
     ) -> Response:
         return await ctx.call(_create, ctx, me, body, idempotency_key)
 
-    @api.get(
-        "",
-        response_model=RenderPage,
-        responses=errors(*AUTHED),
-        summary="My renders, newest first; or the newest render of one generation",
-    )
+    summary = "My renders, newest first; or the newest render of one generation"
+
+    @route(api.get, "", summary, response_model=RenderPage)
     async def list_renders(
         me: Me,
         page: Paging,  # type: ignore[valid-type]
@@ -137,60 +128,48 @@ def _add_stream_and_actions(api: APIRouter, ctx: ApiContext) -> None:
     limits, db = ctx.limits, ctx.services.db
     Me = Annotated[Principal, Depends(ctx.current_principal)]
 
-    @api.get(
-        "/{id}",
-        response_model=RenderOut,
-        responses=errors(*AUTHED, 404),
-        summary="One render",
-    )
+    @route(api.get, "/{id}", "One render", 404, response_model=RenderOut)
     async def get_render(id: str, me: Me) -> Response:
         render = await ctx.call(_read, db, me.user_id, id)
         return json_response(_out(ctx, render, me))
 
-    @api.get(
+    stream_200 = {
+        200: {
+            "description": "`event: render` with the render object as `data`, now and "
+            "after every change; the stream ends after a terminal status. A comment line "
+            "every 15 s keeps idle connections open.",
+            "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+        }
+    }
+
+    @route(
+        api.get,
         "/{id}/events",
+        "Live progress (Server-Sent Events)",
+        404,
+        responses=stream_200,
         response_class=StreamingResponse,
-        responses={
-            200: {
-                "description": "`event: render` with the render object as `data`, now and "
-                "after every change; the stream ends after a terminal status. A comment line "
-                "every 15 s keeps idle connections open.",
-                "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
-            },
-            **errors(*AUTHED, 404),
-        },
-        summary="Live progress (Server-Sent Events)",
     )
     async def render_events(id: str, me: Me) -> StreamingResponse:
         first = await ctx.call(_read, db, me.user_id, id)
         stream = _events(ctx, first, me.token_identifier, limits.sse_keepalive_s)
         return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
-    @api.post(
-        "/{id}/download-url",
-        response_model=DownloadURLOut,
-        responses=errors(*AUTHED, 404, 409, 410),
-        summary="A fresh signed URL for a complete render, inline or as an attachment",
-    )
+    summary = "A fresh signed URL for a complete render, inline or as an attachment"
+
+    @route(api.post, "/{id}/download-url", summary, 404, 409, 410, response_model=DownloadURLOut)
     async def download_url(id: str, me: Me, body: DownloadURLRequest | None = None) -> Response:
         return await ctx.call(_download_url, ctx, me, id, body or DownloadURLRequest())
 
-    @api.delete(
-        "/{id}",
-        status_code=204,
-        response_class=Response,
-        responses=errors(*AUTHED, 404),
-        summary="Delete a render: cancel it if it runs, remove its output and poster",
-    )
+    summary = "Delete a render: cancel it if it runs, remove its output and poster"
+
+    @route(api.delete, "/{id}", summary, 404, status_code=204, response_class=Response)
     async def delete_render(id: str, me: Me) -> Response:
         return await ctx.call(_delete, ctx, me, id)
 
-    @api.post(
-        "/{id}/cancel",
-        response_model=RenderOut,
-        responses=errors(*AUTHED, 404, 409),
-        summary="Cancel a pending or rendering render (it becomes failed)",
-    )
+    summary = "Cancel a pending or rendering render (it becomes failed)"
+
+    @route(api.post, "/{id}/cancel", summary, 404, 409, response_model=RenderOut)
     async def cancel_render(id: str, me: Me) -> Response:
         return await ctx.call(_cancel, ctx, me, id)
 

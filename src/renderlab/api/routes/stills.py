@@ -16,7 +16,7 @@ from renderlab import caps
 from renderlab.api.auth import Principal
 from renderlab.api.context import ApiContext
 from renderlab.api.errors import ApiError, invalid
-from renderlab.api.routes import AUTHED, errors
+from renderlab.api.routes import PNG_200, route
 from renderlab.api.schemas import RequestBody
 from renderlab.api.stills_guard import still_slot
 from renderlab.compositions import TextAnimationProps
@@ -64,15 +64,9 @@ def router(ctx: ApiContext) -> APIRouter:
     Me = Annotated[Principal, Depends(ctx.current_principal)]
     api = APIRouter(tags=["stills"])
 
-    @api.post(
-        "/v1/stills",
-        response_class=Response,
-        responses={
-            200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
-            **errors(*AUTHED, 413, 429),
-        },
-        summary="One frame of unsaved props as PNG (a preview: stores nothing, costs no quota)",
-    )
+    summary = "One frame of unsaved props as PNG (a preview: stores nothing, costs no quota)"
+
+    @route(api.post, "/v1/stills", summary, 413, 429, responses=PNG_200, response_class=Response)
     async def create_still(body: StillCreate, me: Me) -> Response:
         props = body.animation_props
         caps.check_duration(props.duration_in_frames, props.fps, limits)  # CapError: a 422
