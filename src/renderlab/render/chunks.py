@@ -153,15 +153,7 @@ def _write_gif(
         for (key, count), delay in zip(runs, delays, strict=True):
             tile = painter.tile(key)
             rgba = painter.rgba_of(key) if tile is not None and tile.colour is not None else None
-            image = gif.picture(
-                tile,
-                key.opacity,
-                width=painter.width,
-                height=painter.height,
-                background=painter.background,
-                colour=painter.colour,
-                rgba=rgba,
-            )
+            image = gif.picture(tile, key.opacity, painter, rgba)
             yield image, delay
             done += count
             if on_progress is not None:

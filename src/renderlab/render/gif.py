@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
@@ -38,17 +39,25 @@ def palette(background: RGB | None, colour: RGB) -> list[int]:
     return [c for entry in entries for c in entry]
 
 
+class Canvas(Protocol):
+    """What a frame is drawn on: the render's size and colours (a ``FramePainter`` is one)."""
+
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def background(self) -> RGB | None: ...
+    @property
+    def colour(self) -> RGB: ...
+
+
 def picture(
-    tile: Tile | None,
-    opacity: float,
-    *,
-    width: int,
-    height: int,
-    background: RGB | None,
-    colour: RGB,
-    rgba: np.ndarray | None = None,
+    tile: Tile | None, opacity: float, canvas: Canvas, rgba: np.ndarray | None = None
 ) -> Image.Image:
     """One GIF frame ("P" mode, this render's palette or, with colour glyphs, its own)."""
+    width, height = canvas.width, canvas.height
+    background, colour = canvas.background, canvas.colour
     if tile is not None and tile.colour is not None and rgba is not None:
         return _quantised(rgba, background is None)
     index = np.zeros((height, width), dtype=np.uint8)
