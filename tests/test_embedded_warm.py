@@ -6,41 +6,25 @@ from __future__ import annotations
 
 from renderlab.config import Settings
 from renderlab.db import Database
-from renderlab.limits import Limits
 from renderlab.pipeline import lifecycle
-from renderlab.pipeline.claim import parse_owner
 from renderlab.pipeline.recover import pid_alive
-from renderlab.pipeline.start import RenderRequest, start_render
 from renderlab.services import Services
-from tests.factories import make_generation, make_user
+from tests.factories import make_user
 from tests.pipeline_helpers import (
-    FAST_LIMITS,
     HEAVY_PROPS,
     HEAVY_SIZE,
     QUICK_PROPS,
     SMALL,
     embedded,
-    full_row,
-    pipeline_services,
     read,
     wait_for,
 )
-
-
-def make_services(settings: Settings, db: Database) -> Services:
-    return pipeline_services(settings, db, Limits(**FAST_LIMITS))
+from tests.test_embedded import holder_pid, make_services
+from tests.test_embedded import start as start_props
 
 
 def start(services: Services, user: str, text: str, props: dict, size: dict) -> str:
-    generation = make_generation(services.db, user, **{**props, "text": text})
-    render, _ = start_render(services, user, RenderRequest(generation, **size))
-    return render.id
-
-
-def holder_pid(db: Database, render_id: str) -> int:
-    owner = parse_owner(full_row(db, render_id)["lease_owner"])
-    assert owner is not None
-    return owner.pid
+    return start_props(services, user, {**props, "text": text}, size)
 
 
 def completed(db: Database, render_id: str) -> bool:

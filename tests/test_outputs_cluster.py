@@ -12,9 +12,9 @@ import httpx
 
 from renderlab.pipeline import chunked
 from tests.api_helpers import bearer, live_server, make_api
-from tests.pipeline_helpers import wait_for
 from tests.render_helpers import decode_rgba, ffprobe
 from tests.test_celery_cluster import Cluster, cluster  # noqa: F401  (the module's fixture)
+from tests.test_outputs_http import finished
 
 PROPS = {"text": "Cluster ✓", "style": "typewriter", "color": "#00FF80", "font_size": 96}
 CASES = {"prores": ("video/quicktime", ".mov"), "vp9": ("video/webm", ".webm")}
@@ -30,16 +30,6 @@ def _render(client: httpx.Client, codec: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def _complete(client: httpx.Client, render_id: str) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        render = client.get(f"/v1/renders/{render_id}").json()
-        return render if render["status"] in ("complete", "failed") else None
-
-    render: dict[str, Any] = wait_for(done, timeout=240, interval=0.1)
-    assert render["status"] == "complete", render
-    return render
-
-
 def test_prores_is_chunked_and_joined_and_vp9_rendered_whole_on_s3(
     cluster: Cluster,  # noqa: F811
     tmp_path: Path,
@@ -48,7 +38,7 @@ def test_prores_is_chunked_and_joined_and_vp9_rendered_whole_on_s3(
     with live_server(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         client.headers.update(bearer(app, "cluster-outputs"))
         started = {codec: _render(client, codec) for codec in CASES}
-        renders = {codec: _complete(client, r["id"]) for codec, r in started.items()}
+        renders = {codec: finished(client, r["id"]) for codec, r in started.items()}
         for codec, render in renders.items():
             content_type, extension = CASES[codec]
             workers = chunked.chunk_workers(cluster.services, render["id"])

@@ -77,7 +77,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         for case in CASES:
             generations[case] = _generation(client, case)
             started[case] = _start(client, generations[case], case)
-        renders = {case: _finished(client, render_id) for case, render_id in started.items()}
+        renders = {case: finished(client, render_id) for case, render_id in started.items()}
         yield Served(client, renders, generations)
 
 
@@ -104,7 +104,9 @@ def _start(client: httpx.Client, generation_id: str, case: Case) -> str:
     return str(render["id"])
 
 
-def _finished(client: httpx.Client, render_id: str) -> dict[str, Any]:
+def finished(client: httpx.Client, render_id: str) -> dict[str, Any]:
+    """The render once it ended, asserted complete (up to 240 s on a busy machine)."""
+
     def done() -> dict[str, Any] | None:
         render = client.get(f"/v1/renders/{render_id}").json()
         return render if render["status"] in ("complete", "failed") else None
