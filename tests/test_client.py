@@ -101,8 +101,11 @@ def test_wait_reconnects_when_the_stream_drops(server: Server) -> None:
     seen: list[dict[str, Any]] = []
     secret_token = token(server, "dave")
     with Client(server.base, secret_token) as rl:
-        blocker = rl.create_generation({**PROPS, "duration_in_frames": 150})
-        rl.start_render(blocker["id"], width=320, height=180)
+        # Seconds of work even on a quiet machine with a warm render process: a short fade-in
+        # could end before the watched render's first event, which would then not be pending.
+        long_text = {"text": "A blocker typing for twenty seconds. " * 10, "style": "typewriter"}
+        blocker = rl.create_generation({**PROPS, **long_text, "duration_in_frames": 600})
+        rl.start_render(blocker["id"], width=640, height=360)
         started = rl.start_render(rl.create_generation(SHORT)["id"], **SIZE)
         with cutting_proxy(server.port) as proxy, Client(proxy.url, secret_token) as through:
             done = through.wait(started["id"], on_progress=seen.append, timeout=120)

@@ -68,10 +68,7 @@ def app(tmp_path: Path, sqlite_template: Path) -> Iterator[Any]:
 def test_call_sequences_through_inferred_links_conform(app: Any) -> None:
     # Deletes are in: each scenario is a user of its own (setup below), so what one scenario
     # deleted is never what a replay of another expects to find.
-    schema = (
-        schemathesis.openapi.from_asgi("/openapi.json", app)
-        .exclude(path_regex="/events$")
-    )
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex="/events$")
     workflow = schema.as_state_machine()
     scenarios = itertools.count()
     calls: Counter[str] = Counter()
