@@ -57,6 +57,9 @@ def configure(fmt: Format | None = None, level: int = logging.INFO) -> Format:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic narrates every start at INFO (its plugins, its dialect, each revision): with the
+    # root at INFO that buried serve's banner. Its warnings and errors still come through.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     if fmt == "json":
         for name in LIBRARY_LOGGERS:
             library = logging.getLogger(name)
