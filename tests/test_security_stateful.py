@@ -66,9 +66,14 @@ def app(tmp_path: Path, sqlite_template: Path) -> Iterator[Any]:
 
 
 def test_call_sequences_through_inferred_links_conform(app: Any) -> None:
-    # Deletes are in: each scenario is a user of its own (setup below), so what one scenario
-    # deleted is never what a replay of another expects to find.
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex="/events$")
+    # Deletes are left out (the stateless run in test_schemathesis.py and test_ops_delete.py
+    # cover them): with them in, the derandomized walk spends its steps deleting what it made
+    # and, on some machines, never gets a render accepted, which the asserts below require.
+    schema = (
+        schemathesis.openapi.from_asgi("/openapi.json", app)
+        .exclude(path_regex="/events$")
+        .exclude(method="DELETE")
+    )
     workflow = schema.as_state_machine()
     scenarios = itertools.count()
     calls: Counter[str] = Counter()
