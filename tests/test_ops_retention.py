@@ -13,6 +13,7 @@ from renderlab.services import Services
 from tests.api_helpers import Api, attach_local_storage, make_api
 from tests.conftest import FakeClock
 from tests.ops_helpers import finish, start
+from tests.pipeline_helpers import read
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -57,8 +58,6 @@ def test_expires_at_is_completed_at_plus_the_ttl(
     api = Api(make_api(services), "alice")
     render = start(api)
     finish(services, tmp_path, render["id"])
-    from tests.pipeline_helpers import read
-
     stored = read(services.db, render["id"])
     assert stored.completed_at == clock.now
     assert stored.expires_at == clock.now + 60_000
