@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from renderlab.env import EnvSettings
 
 AuthMode = Literal["dev", "hs256", "jwks"]
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RENDERLAB_", extra="ignore")
-
+class Settings(EnvSettings):
     data_dir: Path = Path("./renderlab-data")
     auth: AuthMode | None = None
     """``RENDERLAB_AUTH``; unset means :attr:`auth_mode` picks it from what is configured."""

@@ -11,17 +11,18 @@ import os
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from renderlab.env import EnvSettings, NoDecode
 
 # Standard Webhooks' suggested schedule: ~5 s, 5 min, 30 min, 2 h, 5 h, 10 h after the first try.
 DEFAULT_WEBHOOK_RETRY_SCHEDULE_S = (5, 300, 1800, 7200, 18000, 36000)
 
 
-class Limits(BaseSettings):
+class Limits(EnvSettings):
     """Quota, quality caps and timings. Defaults are the seed's."""
 
-    model_config = SettingsConfigDict(env_prefix="RENDERLAB_", extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     # Rate limiting (the seed: 5 renders per hour per user).
     renders_per_hour: int = Field(5, ge=1, le=1_000_000)

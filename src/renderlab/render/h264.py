@@ -400,6 +400,9 @@ class StreamRewriter:
         self._poc_frames = 0  # pictures since the last IDR
         self._last_pps: Pps | None = None
         self._ref_idc = 2
+        # A repeat's bytes depend only on these: a render's hundreds of repeats are a handful
+        # of distinct access units (frame_num wraps), each written once.
+        self._repeats: dict[tuple[Pps, Sps, int, int, int], bytes] = {}
 
     def _parameter_set(self, unit: bytes) -> None:
         kind = unit[0] & 0x1F
@@ -440,6 +443,16 @@ class StreamRewriter:
         if pps is None:
             raise BitstreamError("a repeat needs a picture before it")
         sps = self.sps[pps.sps_id]
+        frame_num = self._frame_num % (1 << sps.log2_max_frame_num)
+        poc_lsb = self._poc_lsb(sps) if sps.poc_type == 0 else 0
+        key = (pps, sps, self._ref_idc, frame_num, poc_lsb)
+        unit = self._repeats.get(key)
+        if unit is None:
+            unit = self._repeats[key] = self._skip_unit(pps, sps, frame_num, poc_lsb)
+        self._advance(True)
+        return unit
+
+    def _skip_unit(self, pps: Pps, sps: Sps, frame_num: int, poc_lsb: int) -> bytes:
         w = BitWriter()
         w.u(0, 1)  # forbidden_zero_bit
         w.u(self._ref_idc, 2)
@@ -449,11 +462,11 @@ class StreamRewriter:
         w.ue(pps.pps_id)
         if sps.separate_colour_plane:
             w.u(0, 2)
-        w.u(self._frame_num % (1 << sps.log2_max_frame_num), sps.log2_max_frame_num)
+        w.u(frame_num, sps.log2_max_frame_num)
         if not sps.frame_mbs_only:
             w.u(0, 1)  # field_pic_flag
         if sps.poc_type == 0:
-            w.u(self._poc_lsb(sps), sps.log2_max_poc_lsb)
+            w.u(poc_lsb, sps.log2_max_poc_lsb)
             if pps.bottom_field_pic_order_present:
                 w.se(0)
         elif sps.poc_type == 1 and not sps.delta_pic_order_always_zero:
@@ -486,7 +499,6 @@ class StreamRewriter:
             w.u(1, 1)  # rbsp_stop_one_bit
             w.align(0)
             rbsp = w.to_bytes()
-        self._advance(True)
         return join_annexb([rbsp[:1] + escape(rbsp[1:])])
 
     def _poc_lsb(self, sps: Sps) -> int:

@@ -1,0 +1,67 @@
+"""Settings models filled from ``RENDERLAB_*`` environment variables.
+
+What renderlab used of pydantic-settings, on plain pydantic: each field is read from
+``RENDERLAB_<FIELD>`` (names compared case-insensitively, as pydantic-settings does), values
+given to the constructor win over the environment, list and dict fields are JSON
+(``RENDERLAB_CORS_ORIGINS='["https://app.example"]'``) unless marked :class:`NoDecode`, and
+every value is then validated by the model like any other input. pydantic-settings cost
+0.25 s of import here (it loads asyncio, ssl and its cloud secret providers), which every
+``renderlab render`` process and every worker start paid for 20 lines of its work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import types
+import typing
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+PREFIX = "RENDERLAB_"
+
+
+class NoDecode:
+    """Marks a field (``Annotated[tuple[int, ...], NoDecode]``) whose variable its own
+    validator parses, so it is handed over as the raw string rather than as JSON."""
+
+
+class EnvSettings(BaseModel):
+    """A model whose fields default to their ``RENDERLAB_*`` variables."""
+
+    model_config = ConfigDict(extra="ignore")
+    env_prefix: ClassVar[str] = PREFIX
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, given: Any) -> Any:
+        if not isinstance(given, dict):
+            return given
+        prefix = cls.env_prefix.lower()
+        environ = {k.lower(): v for k, v in os.environ.items() if k.lower().startswith(prefix)}
+        values = dict(given)
+        for name, field in cls.model_fields.items():
+            raw = environ.get(prefix + name)
+            if name in values or raw is None:
+                continue
+            variable = cls.env_prefix + name.upper()
+            values[name] = _decoded(variable, raw, field.annotation, field.metadata)
+        return values
+
+
+def _decoded(variable: str, raw: str, annotation: Any, metadata: list[Any]) -> Any:
+    """The variable's value as the field takes it: JSON for lists and dicts, else the string."""
+    if NoDecode in metadata or not _is_collection(annotation):
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f'{variable} must be JSON ({exc.msg}), e.g. \'["a", "b"]\'') from None
+
+
+def _is_collection(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation) or annotation
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_is_collection(arg) for arg in typing.get_args(annotation))
+    return isinstance(origin, type) and issubclass(origin, (list, tuple, set, dict))
