@@ -8,9 +8,11 @@ that does not exist.
 
 from renderlab.store.errors import InvalidUpdate, NotFound
 from renderlab.store.generations import (
+    GenerationSnapshot,
     create_generation,
     generation_props,
     get_generation,
+    get_with_newest_render,
     list_generations,
 )
 from renderlab.store.paging import Page
@@ -30,6 +32,7 @@ from renderlab.store.users import get_or_create_user, get_user_by_token
 
 __all__ = [
     "RENDER_COLUMNS",
+    "GenerationSnapshot",
     "InvalidUpdate",
     "NotFound",
     "Page",
@@ -41,6 +44,7 @@ __all__ = [
     "get_generation",
     "get_or_create_user",
     "get_user_by_token",
+    "get_with_newest_render",
     "insert",
     "list_by_user",
     "list_generations",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from renderlab.compositions import TextAnimationProps
+from renderlab.db import Database
 from renderlab.ids import is_id
-from renderlab.models import Generation, RenderStatus
+from renderlab.models import Generation, Render, RenderStatus
 from renderlab.store.errors import NotFound
 from renderlab.store.paging import Page, page_newest_first
+from renderlab.store.renders import RENDER_COLUMNS, RenderSnapshot
 
 
 def create_generation(
@@ -41,6 +44,58 @@ def get_generation(session: Session, user_id: str, generation_id: str) -> Genera
     if generation is None or generation.user_id != user_id:
         raise NotFound("generation not found")
     return generation
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationSnapshot:
+    """The columns of one generation row that readers see."""
+
+    id: str
+    user_id: str
+    prompt: str | None
+    animation_props: dict[str, Any]
+    status: str
+    created_at: int
+
+
+_GENERATION_COLUMNS = (
+    Generation.id,
+    Generation.user_id,
+    Generation.prompt,
+    Generation.animation_props,
+    Generation.status,
+    Generation.created_at,
+)
+_newer = aliased(Render)
+_NEWEST_RENDER_ID = (
+    select(_newer.id)
+    .where(_newer.generation_id == Generation.id, _newer.user_id == Generation.user_id)
+    .order_by(_newer.created_at.desc(), _newer.id.desc())
+    .limit(1)
+    .correlate(Generation)
+    .scalar_subquery()
+)
+_WITH_NEWEST_RENDER = (
+    select(*_GENERATION_COLUMNS, *RENDER_COLUMNS)
+    .select_from(Generation)
+    .outerjoin(Render, Render.id == _NEWEST_RENDER_ID)
+    .where(Generation.id == bindparam("generation_id"), Generation.user_id == bindparam("user_id"))
+)
+
+
+def get_with_newest_render(
+    db: Database, user_id: str, generation_id: str
+) -> tuple[GenerationSnapshot, RenderSnapshot | None]:
+    """The user's generation and its newest render (the seed's getByGeneration), in one
+    statement on the database's fastest read path (``Database.first``), or NotFound."""
+    if not is_id(generation_id):
+        raise NotFound("generation not found")
+    row = db.first(_WITH_NEWEST_RENDER, {"generation_id": generation_id, "user_id": user_id})
+    if row is None:
+        raise NotFound("generation not found")
+    width = len(_GENERATION_COLUMNS)
+    render = RenderSnapshot(*row[width:]) if row[width] is not None else None
+    return GenerationSnapshot(*row[:width]), render
 
 
 _PROPS = select(Generation.animation_props).where(

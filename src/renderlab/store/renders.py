@@ -23,6 +23,7 @@ from sqlalchemy import insert as insert_statement
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import flag_modified
 
+from renderlab.db import Database
 from renderlab.ids import is_id, new_id
 from renderlab.models import TERMINAL_STATUSES, Render, RenderStatus
 from renderlab.store.errors import InvalidUpdate, NotFound
@@ -212,20 +213,24 @@ def insert(
     return RenderSnapshot(**row)
 
 
-Reader = Connection | Session
+Reader = Connection | Session | Database
 
 
 def find(reader: Reader, render_id: str, *, user_id: str | None = None) -> RenderSnapshot | None:
     """One render by id (only the user's, when ``user_id`` is given), or None; one Core
-    statement, on a bare connection (``Database.read_one``) or inside a session."""
+    statement, inside a session or on a connection, or given the :class:`Database`, on its
+    fastest read path (``Database.first``: the API's render read)."""
     if not is_id(render_id):
         return None
-    connection = reader.connection() if isinstance(reader, Session) else reader
     if user_id is None:
-        result = connection.execute(_ONE_RENDER, {"render_id": render_id})
+        statement, params = _ONE_RENDER, {"render_id": render_id}
     else:
-        result = connection.execute(_OWNED_RENDER, {"render_id": render_id, "user_id": user_id})
-    row = result.first()
+        statement, params = _OWNED_RENDER, {"render_id": render_id, "user_id": user_id}
+    if isinstance(reader, Database):
+        row = reader.first(statement, params)
+    else:
+        connection = reader.connection() if isinstance(reader, Session) else reader
+        row = connection.execute(statement, params).first()
     return None if row is None else RenderSnapshot(*row)
 
 

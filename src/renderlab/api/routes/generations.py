@@ -48,7 +48,7 @@ def _add_crud(api: APIRouter, ctx: ApiContext) -> None:
 
     @route(api.get, "/{id}", summary, 404, response_model=GenerationOut)
     async def get_generation(id: str, me: Me) -> Response:
-        return await ctx.call(_get, ctx, me, id)
+        return await ctx.read(_get, ctx, me, id)
 
 
 def _add_delete(api: APIRouter, ctx: ApiContext) -> None:
@@ -115,11 +115,10 @@ def _list(ctx: ApiContext, me: Principal, query: PageQuery) -> Response:
 
 
 def _get(ctx: ApiContext, me: Principal, generation_id: str) -> Response:
-    with ctx.services.db.session() as session:
-        generation = store.get_generation(session, me.user_id, generation_id)
-        latest = store.newest_of_generation(session, me.user_id, generation.id)
-        out = GenerationOut.of(generation, me.token_identifier, _render_or_none(ctx, latest, me))
-    return json_response(out)
+    generation, latest = store.get_with_newest_render(ctx.services.db, me.user_id, generation_id)
+    return json_response(
+        GenerationOut.of(generation, me.token_identifier, _render_or_none(ctx, latest, me))
+    )
 
 
 def _render_or_none(ctx: ApiContext, render: Any, me: Principal) -> RenderOut | None:

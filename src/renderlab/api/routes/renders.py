@@ -130,7 +130,7 @@ def _add_stream_and_actions(api: APIRouter, ctx: ApiContext) -> None:
 
     @route(api.get, "/{id}", "One render", 404, response_model=RenderOut)
     async def get_render(id: str, me: Me) -> Response:
-        render = await ctx.call(_read, db, me.user_id, id)
+        render = await ctx.read(_read, db, me.user_id, id)
         return json_response(_out(ctx, render, me))
 
     stream_200 = {
@@ -151,7 +151,7 @@ def _add_stream_and_actions(api: APIRouter, ctx: ApiContext) -> None:
         response_class=StreamingResponse,
     )
     async def render_events(id: str, me: Me) -> StreamingResponse:
-        first = await ctx.call(_read, db, me.user_id, id)
+        first = await ctx.read(_read, db, me.user_id, id)
         stream = _events(ctx, first, me.token_identifier, limits.sse_keepalive_s)
         return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -178,9 +178,8 @@ def _add_stream_and_actions(api: APIRouter, ctx: ApiContext) -> None:
 
 
 def _read(db: Database, user_id: str, render_id: str) -> RenderSnapshot:
-    """The user's render on a bare connection: the API's hottest read."""
-    with db.read_one() as connection:
-        return store.get(connection, render_id, user_id=user_id)
+    """The user's render, on the database's fastest read path: the API's hottest read."""
+    return store.get(db, render_id, user_id=user_id)
 
 
 def _create(
