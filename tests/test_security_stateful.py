@@ -35,7 +35,7 @@ from renderlab.limits import Limits
 from renderlab.services import Services
 from tests.api_helpers import attach_local_storage, bearer, make_api
 
-SCENARIOS = 40
+SCENARIOS = 80
 STEPS = 8
 # The same checks as the stateless run; positive-data acceptance is left out there and here
 # because the document cannot say that ``frame`` must be below the animation's duration.

@@ -30,7 +30,7 @@ class _Compiled:
     sql: str
     order: tuple[str, ...]  # the parameters' names in positional order
     fixed: dict[str, Any]  # values the statement carries itself (a LIMIT's)
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    converted: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, its result processor)
 
 
 class RowReader:
@@ -45,28 +45,30 @@ class RowReader:
     def first(self, statement: Select[Any], params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The statement's first row, its values converted as SQLAlchemy would, or None."""
         compiled = self._compiled.get(statement) or self._compile(statement)
-        values = {**compiled.fixed, **params}
-        cursor = self._connection().execute(compiled.sql, [values[n] for n in compiled.order])
+        given = {**compiled.fixed, **params}
+        cursor = self._connection().execute(compiled.sql, [given[n] for n in compiled.order])
         try:
             row = cursor.fetchone()
         finally:
             cursor.close()
-        if row is None:
-            return None
-        return tuple(
-            value if convert is None or value is None else convert(value)
-            for value, convert in zip(row, compiled.processors, strict=True)
-        )
+        if row is None or not compiled.converted:
+            return None if row is None else tuple(row)
+        values = list(row)
+        for index, convert in compiled.converted:
+            if values[index] is not None:
+                values[index] = convert(values[index])
+        return tuple(values)
 
     def _compile(self, statement: Select[Any]) -> _Compiled:
         dialect = self.engine.dialect
         compiled = statement.compile(dialect=dialect)
-        processors = tuple(
+        processors = (
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.selected_columns
         )
+        converted = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         fixed = {name: value for name, value in compiled.params.items() if value is not None}
-        entry = _Compiled(compiled.string, tuple(compiled.positiontup or ()), fixed, processors)
+        entry = _Compiled(compiled.string, tuple(compiled.positiontup or ()), fixed, converted)
         self._compiled[statement] = entry
         return entry
 

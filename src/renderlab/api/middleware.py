@@ -1,7 +1,7 @@
 """The HTTP edges every request crosses: body size limit, security headers, CORS.
 
-All three are plain ASGI middleware rather than Starlette's ``BaseHTTPMiddleware``, which
-would buffer streaming responses (Server-Sent Events must flow) and cost a task per request.
+All are plain ASGI middleware rather than Starlette's ``BaseHTTPMiddleware``, which would
+buffer streaming responses (Server-Sent Events must flow) and cost a task per request.
 """
 
 from __future__ import annotations
@@ -23,38 +23,23 @@ EXPOSED_HEADERS = ("Retry-After", "RateLimit", "RateLimit-Policy", "Location")
 ALLOWED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID")
 
 
-class SecurityHeadersMiddleware:
-    """Adds nosniff and "never frame me" to every response that does not set its own.
+_SECURITY_RAW = tuple((name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS)
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus nosniff and "never frame me", where the response did not set its own.
 
     A response with its own Content-Security-Policy keeps it, with ``frame-ancestors 'none'``
     appended when it says nothing about framing.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._raw = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = self._merge(list(message.get("headers", [])))
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-    def _merge(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        present = {name.lower(): index for index, (name, _) in enumerate(headers)}
-        for name, value in self._raw:
-            index = present.get(name)
-            if index is None:
-                headers.append((name, value))
-            elif name == b"content-security-policy" and b"frame-ancestors" not in headers[index][1]:
-                headers[index] = (name, headers[index][1].rstrip(b"; ") + b"; " + value)
-        return headers
+    present = {name.lower(): index for index, (name, _) in enumerate(headers)}
+    for name, value in _SECURITY_RAW:
+        index = present.get(name)
+        if index is None:
+            headers.append((name, value))
+        elif name == b"content-security-policy" and b"frame-ancestors" not in headers[index][1]:
+            headers[index] = (name, headers[index][1].rstrip(b"; ") + b"; " + value)
+    return headers
 
 
 class BodyLimitMiddleware:
@@ -138,9 +123,14 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": payload})
 
 
-def install_middleware(app: FastAPI, *, max_body_bytes: int, cors_origins: Sequence[str]) -> None:
+def install_middleware(
+    app: FastAPI, *, max_body_bytes: int, cors_origins: Sequence[str], http_metrics: bool
+) -> None:
     """Innermost first: body limit, then CORS (closed unless origins are configured), then the
-    security headers outermost so every response, 413s and CORS refusals included, has them."""
+    edge outermost (``observe.EdgeMiddleware``: request id, security headers, no-store,
+    metrics), so every response, 413s and CORS refusals included, has them."""
+    from renderlab.api.observe import EdgeMiddleware
+
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     if cors_origins:
         app.add_middleware(
@@ -151,4 +141,4 @@ def install_middleware(app: FastAPI, *, max_body_bytes: int, cors_origins: Seque
             expose_headers=list(EXPOSED_HEADERS),
             allow_credentials=False,
         )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(EdgeMiddleware, http_metrics=http_metrics)

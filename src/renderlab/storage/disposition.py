@@ -22,6 +22,10 @@ def safe_filename(name: str) -> str:
     Keeps non-ASCII letters (the header carries them in ``filename*``), trims whitespace and
     length, and falls back to :data:`DEFAULT_FILENAME` when nothing usable is left. Idempotent.
     """
+    if name.isascii() and name.isprintable() and not _UNSAFE.intersection(name):
+        cleaned = name.strip(" .")  # the usual ``render-<id>.mp4``: nothing to clean per char
+        if 0 < len(cleaned) <= MAX_FILENAME_LENGTH:
+            return cleaned
     cleaned = "".join(
         "_" if ch in _UNSAFE else ch
         for ch in unicodedata.normalize("NFC", name)

@@ -17,7 +17,7 @@ import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from renderlab.storage import signing
 from renderlab.storage.base import (
@@ -186,7 +186,7 @@ class LocalStorage:
         if content_type is not None:
             params["type"] = content_type
         params["sig"] = self.sign(signing.LinkFields(key, expires, name, disposition, content_type))
-        query = urlencode(params, quote_via=quote)
+        query = "&".join(f"{name}={quote(str(value), safe='')}" for name, value in params.items())
         return SignedURL(
             url=f"{self.public_url}/files/{quote(key, safe='/')}?{query}",
             expires_at=datetime.fromtimestamp(expires, tz=UTC),

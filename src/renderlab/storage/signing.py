@@ -50,7 +50,7 @@ def sign(link: LinkFields, secret: bytes) -> str:
     Content-Type."""
     if not secret:
         raise ValueError("the signing secret must not be empty")
-    digest = hmac.new(secret, _message(link), hashlib.sha256).digest()
+    digest = hmac.digest(secret, _message(link), hashlib.sha256)
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
