@@ -9,7 +9,7 @@ vendored here.
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from renderlab.api.context import BEARER
 from renderlab.api.schemas import RenderOut
 
 DOCS_URL = "/docs"
@@ -74,6 +75,25 @@ def install_docs(app: FastAPI) -> None:
         return get_swagger_ui_oauth2_redirect_html()
 
     _describe_webhooks(app)
+    _declare_bearer_scheme(app)
+
+
+def _declare_bearer_scheme(app: FastAPI) -> None:
+    """The bearer scheme in ``components.securitySchemes``: routes name it in their
+    ``security`` (``routes.route``) without depending on ``HTTPBearer``, so FastAPI would not
+    list it itself."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+            model = BEARER.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+            schemes[BEARER.scheme_name] = model
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _describe_webhooks(app: FastAPI) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
-from renderlab.api.context import ApiContext
+from renderlab.api.context import BEARER_REQUIREMENT, ApiContext
 from renderlab.api.schemas import ErrorResponse
 from renderlab.limits import Limits
 
@@ -101,7 +101,8 @@ def route(
     content), then the error shape for :data:`AUTHED` and ``statuses``. One call instead of a
     block of keywords repeated on every route."""
     documented = {**(responses or {}), **errors(*AUTHED, *statuses)}
-    return add(path, responses=documented, summary=summary, **options)
+    extra = {"security": BEARER_REQUIREMENT, **options.pop("openapi_extra", {})}
+    return add(path, responses=documented, summary=summary, openapi_extra=extra, **options)
 
 
 def json_response(
