@@ -11,6 +11,10 @@ separate process speaking HTTP/1.1 keep-alive over raw asyncio streams, cheap en
 steal the server's CPU on a two-core machine. Targets on 2 cores with SQLite: >= 300
 creations/s, >= 1,000 reads/s, p99 <= 50 ms.
 
+First, in the same run and with the same clients, a bare Starlette JSON route under uvicorn
+(uvloop + httptools): every phase prints its rate as a ratio to it, a figure that means the
+same on a faster or slower machine (issue 16: reads >= 0.15x).
+
 ``--processes 2`` runs two servers on the port (SO_REUSEPORT), as ``renderlab serve
 --processes 2`` does (uvicorn's workers on one socket), to use the second core; SQLite writers
 of both queue on the file lock beside the database (``db.WriterQueue``).
@@ -81,6 +85,23 @@ def serve(port: int, shared: bool) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def serve_bare(port: int) -> None:
+    """The reference: one Starlette JSON route under uvicorn as renderlab's server runs."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def hello(_request: object) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(routes=[Route("/", hello)])
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, access_log=False, log_level="warning",
+        loop="uvloop", http="httptools",
+    )  # fmt: skip
+
+
 # -- a minimal keep-alive HTTP/1.1 client ------------------------------------------------------
 
 
@@ -136,12 +157,17 @@ class Phase:
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
 
-    def line(self) -> str:
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+    def line(self, reference: Phase | None = None) -> str:
+        ratio = f"{self.rate / reference.rate:6.3f}x bare   " if reference else ""
         lat = sorted(self.latencies_ms)
         p50 = statistics.median(lat) if lat else float("nan")
         p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else float("nan")
         return (
-            f"{self.name:<10} {self.count / self.seconds:8.0f} req/s   p50 {p50:6.1f} ms   "
+            f"{self.name:<10} {self.rate:8.0f} req/s   {ratio}p50 {p50:6.1f} ms   "
             f"p99 {p99:6.1f} ms   server CPU {self.server_cpu_s / self.seconds * 100:3.0f} % "
             f"({self.server_cpu_s / max(self.count, 1) * 1e6:5.0f} us/req)   "
             f"client CPU {self.client_cpu_s / self.seconds * 100:3.0f} %   "
@@ -213,6 +239,23 @@ async def bench(
 # -- orchestration -----------------------------------------------------------------------------
 
 
+def measure_bare(concurrency: int, seconds: float) -> Phase:
+    """The bare route's requests/s with the same clients, in this run."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)], cwd=ROOT)
+    try:
+        wait_for(port)
+        clients = [{"token": "-"} for _ in range(concurrency)]
+
+        def get(_state: dict[str, str]) -> tuple[str, str, bytes, int]:
+            return "GET", "/", b"", 200
+
+        return asyncio.run(run_phase("bare", port, server.pid, clients, seconds, get))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -253,6 +296,7 @@ def run_against(kind: str, concurrency: int, seconds: float, processes: int) -> 
         "RENDERLAB_DATA_DIR": str(data),
         "RENDERLAB_DATABASE_URL": url,
         "RENDERLAB_RENDERS_PER_HOUR": "1000000",
+        "RENDERLAB_MAX_CONCURRENT_RENDERS": "10000",  # no workers: every render stays pending
         "RENDERLAB_JWT_SECRET": "bench-secret-" + "x" * 40,
     }
     servers = [
@@ -306,19 +350,25 @@ def main() -> None:
     )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.shared)
+        return
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
         return
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     print(
         f"{os.cpu_count()} cores, {args.clients} concurrent clients, {args.seconds:g} s a phase, "
         f"{args.processes} server process(es)"
     )
+    bare = measure_bare(args.clients, args.seconds)
+    print(bare.line())
     for kind in kinds:
         print(f"-- {kind}")
         for phase in run_against(kind, args.clients, args.seconds, args.processes):
-            print(phase.line())
+            print(phase.line(bare))
 
 
 if __name__ == "__main__":

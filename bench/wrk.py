@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/wrk.py                   # wrk -t2 -c32 -d10s per route
     .venv/bin/python bench/wrk.py --seconds 5
+    .venv/bin/python bench/wrk.py --seconds 6 --rounds 3   # medians of alternated rounds
 
 Needs Debian's ``wrk`` (``apt-get install -y wrk``). In the same run: a bare Starlette app with
 one JSON route under uvicorn (uvloop + httptools, no access log: how ``renderlab serve`` runs
@@ -17,6 +18,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -120,18 +122,27 @@ def measure_renderlab(seconds: int) -> dict[str, tuple[float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1, help="bare, then renderlab, N times")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
         return bare_server(args.bare_server)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
-    bare, bare_cpu = measure_bare(args.seconds)
-    print(
-        f"{'bare Starlette JSON route':<28} {bare:9.0f} req/s  {bare_cpu:6.0f} us CPU/req  1.000x"
-    )
-    for name, (rate, cpu) in measure_renderlab(args.seconds).items():
-        print(f"{name:<28} {rate:9.0f} req/s  {cpu:6.0f} us CPU/req  {rate / bare:.3f}x")
+    ratios: dict[str, list[float]] = {}
+    for round_ in range(1, args.rounds + 1):
+        print(f"-- round {round_}")
+        bare, bare_cpu = measure_bare(args.seconds)
+        name = "bare Starlette JSON route"
+        print(f"{name:<28} {bare:9.0f} req/s  {bare_cpu:6.0f} us CPU/req  1.000x")
+        for name, (rate, cpu) in measure_renderlab(args.seconds).items():
+            print(f"{name:<28} {rate:9.0f} req/s  {cpu:6.0f} us CPU/req  {rate / bare:.3f}x")
+            ratios.setdefault(name, []).append(rate / bare)
+    if args.rounds > 1:
+        print("-- median ratio to the bare route over the rounds")
+        for name, values in ratios.items():
+            print(f"{name:<28} {statistics.median(values):.3f}x  (each: "
+                  f"{', '.join(f'{v:.3f}' for v in values)})")  # fmt: skip
     return None
 
 

@@ -400,3 +400,40 @@ def test_with_extension_forces_the_codecs_extension(
     from renderlab.storage.disposition import with_extension
 
     assert with_extension(name, extension) == expected
+
+
+_PRINTABLE = st.from_regex(r"[ -~]{0,40}", fullmatch=True)
+
+
+@given(
+    st.one_of(st.text(), _PRINTABLE),
+    st.integers(1, 10**12),
+    st.one_of(st.text(), _PRINTABLE),
+    st.sampled_from(["attachment", "inline"]),
+    st.none() | st.text(),
+)
+def test_signed_messages_and_quoting_are_what_the_slow_paths_write(
+    key: str, expires: int, filename: str, disposition: str, content_type: str | None
+) -> None:
+    """The fast paths of signing (plain strings) sign the very bytes json.dumps wrote, so every
+    link issued before them still verifies; URL parts are quoted exactly as quote() does."""
+    from urllib.parse import quote
+
+    from renderlab.storage import signing
+    from renderlab.storage.local import _quoted
+
+    link = signing.LinkFields(key, expires, filename, disposition, content_type)
+    fields: list[object] = [key, expires, filename]
+    if disposition != "attachment" or content_type is not None:
+        fields += [disposition, content_type]
+    expected = signing._CONTEXT + json.dumps(fields, ensure_ascii=True).encode("ascii")
+    assert signing._message(link) == expected
+    assert _quoted(key) == quote(key, safe="")
+    assert _quoted(filename, "/") == quote(filename, safe="/")
+
+
+@given(st.one_of(st.text(), _PRINTABLE))
+def test_the_ascii_shortcut_of_safe_filename_cleans_as_the_general_path(name: str) -> None:
+    from renderlab.storage import disposition
+
+    assert safe_filename(name) == disposition._cleaned(name)

@@ -138,6 +138,7 @@ class Render(Leased, Base):
         Index("by_status", "status", "created_at"),
         Index("by_updated", "updated_at"),
         Index("by_cache_key", "user_id", "cache_key"),
+        Index("by_user_status", "user_id", "status"),  # the concurrency cap's count
         Index("by_expires", "expires_at"),
         Index("by_output_key", "output_key"),
     )

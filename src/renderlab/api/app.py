@@ -60,7 +60,9 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         auth=Authenticator(services.settings, services.limits),
         users=UserDirectory(services.db, services.limits.auth_cache_size),
         feed=feed or RenderFeed(services.db, services.limits, services.clock),
-        executor=ThreadPoolExecutor(services.limits.api_db_threads, thread_name_prefix="api-db"),
+        executor=ThreadPoolExecutor(
+            services.limits.threads_for(services.db.dialect), thread_name_prefix="api-db"
+        ),
     )
 
     @asynccontextmanager

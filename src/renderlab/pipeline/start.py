@@ -250,7 +250,8 @@ def check_concurrency(connection: Connection, user_id: str, limits: Limits) -> N
     (every start of one user queues here, and always before the limiter's row: one lock order,
     no deadlock); SQLite's write transaction (``BEGIN IMMEDIATE``) is exclusive already.
     """
-    connection.execute(_LOCK_USER, {"user_id": user_id}).first()
+    if connection.dialect.name != "sqlite":  # SQLite's writer holds the whole database
+        connection.execute(_LOCK_USER, {"user_id": user_id}).first()
     running = connection.execute(_RUNNING, {"user_id": user_id}).scalar_one()
     if running >= limits.max_concurrent_renders:
         raise TooManyConcurrentRenders(limits.max_concurrent_renders)

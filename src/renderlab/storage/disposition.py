@@ -26,6 +26,11 @@ def safe_filename(name: str) -> str:
         cleaned = name.strip(" .")  # the usual ``render-<id>.mp4``: nothing to clean per char
         if 0 < len(cleaned) <= MAX_FILENAME_LENGTH:
             return cleaned
+    return _cleaned(name)
+
+
+def _cleaned(name: str) -> str:
+    """:func:`safe_filename`, character by character."""
     cleaned = "".join(
         "_" if ch in _UNSAFE else ch
         for ch in unicodedata.normalize("NFC", name)

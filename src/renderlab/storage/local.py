@@ -36,6 +36,16 @@ _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*", re.ASCII)  # what quote() leaves as it is
+
+
+def _quoted(value: str, safe: str = "") -> str:
+    """``urllib.parse.quote(value, safe)``, skipped for values it would not change (keys,
+    expiries, signatures, most filenames): a render read signs two URLs."""
+    plain = _UNRESERVED.fullmatch(value.replace("/", "") if safe == "/" else value)
+    return value if plain else quote(value, safe=safe)
+
+
 def _io_error(action: str, path: Path, exc: OSError) -> StorageError:
     """Turn an OSError into a sentence that says what to fix."""
     reason = exc.strerror or str(exc)
@@ -186,9 +196,9 @@ class LocalStorage:
         if content_type is not None:
             params["type"] = content_type
         params["sig"] = self.sign(signing.LinkFields(key, expires, name, disposition, content_type))
-        query = "&".join(f"{name}={quote(str(value), safe='')}" for name, value in params.items())
+        query = "&".join(f"{name}={_quoted(str(value))}" for name, value in params.items())
         return SignedURL(
-            url=f"{self.public_url}/files/{quote(key, safe='/')}?{query}",
+            url=f"{self.public_url}/files/{_quoted(key, '/')}?{query}",
             expires_at=datetime.fromtimestamp(expires, tz=UTC),
         )
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 _CONTEXT = b"renderlab/download-url/v1\x00"
 _EXPIRES = re.compile(r"[1-9][0-9]{0,11}", re.ASCII)
+_PLAIN = re.compile(r"[ !#-\[\]-~]*", re.ASCII)  # printable ASCII but '"' and '\\'
 
 
 DEFAULT_DISPOSITION = "attachment"
@@ -42,6 +43,11 @@ def _message(link: LinkFields) -> bytes:
     fields: list[object] = [link.key, link.expires, link.filename]
     if link.disposition != DEFAULT_DISPOSITION or link.content_type is not None:
         fields += [link.disposition, link.content_type]
+    if all(type(f) is int or (type(f) is str and _PLAIN.fullmatch(f)) for f in fields):
+        # What json.dumps writes for these (no character to escape), without its machinery:
+        # every render read signs two URLs.
+        text = ", ".join(f'"{f}"' if type(f) is str else str(f) for f in fields)
+        return _CONTEXT + f"[{text}]".encode("ascii")
     return _CONTEXT + json.dumps(fields, ensure_ascii=True).encode("ascii")
 
 
