@@ -42,3 +42,10 @@ def test_a_value_is_validated_like_any_other_input(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("RENDERLAB_METRICS", "false")
     settings = Settings()
     assert (settings.log_format, settings.metrics) == ("json", False)
+
+
+def test_database_threads_follow_the_database_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    limits = Limits()
+    assert (limits.threads_for("sqlite"), limits.threads_for("postgresql")) == (1, 2)
+    monkeypatch.setenv("RENDERLAB_API_DB_THREADS", "4")
+    assert Limits().threads_for("sqlite") == 4
