@@ -18,7 +18,7 @@ from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits
 from renderlab.render.chunks import join_segments, plan_chunks, render_chunk
 from renderlab.render.encode import DEFAULT_CRF, ProgressCallback
-from renderlab.render.formats import get_format
+from renderlab.render.formats import OutputFormat, get_format
 from renderlab.render.frames import FramePainter
 from renderlab.render.settings import (
     as_props,
@@ -114,26 +114,42 @@ def render_video(
             limits=limits,
         )
     else:
-        work = Path(tempfile.mkdtemp(prefix=".renderlab-", dir=path.parent))
-        try:
-            segments = [work / f"{i:04d}{fmt.extension}" for i in range(len(chunks))]
-            jobs = [
-                (props, s, e, seg, width, height, crf, codec, limits)
-                for (s, e), seg in zip(chunks, segments, strict=True)
-            ]
-            if workers == 1:
-                _render_serially(jobs, total, on_progress)
-            else:
-                from renderlab.render.pool import render_in_pool  # only renders with workers
-
-                render_in_pool(jobs, total, min(workers, len(jobs)), on_progress)
-            join_segments(segments, path, fps=props.fps, codec=codec)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        encoding = (width, height, crf, fmt, limits)
+        _render_chunks(props, chunks, path, encoding, min(workers, len(chunks)), on_progress)
     return RenderResult(total, path.stat().st_size, time.perf_counter() - started)
 
 
 Job = tuple[TextAnimationProps, int, int, Path, int, int, int, str, Limits]
+
+
+def _render_chunks(
+    props: TextAnimationProps,
+    chunks: list[tuple[int, int]],
+    path: Path,
+    encoding: tuple[int, int, int, OutputFormat, Limits],
+    workers: int,
+    on_progress: ProgressCallback | None,
+) -> None:
+    """Each frame range to a segment beside ``path`` (serially, or in a pool of ``workers``),
+    then the segments joined into ``path``. ``encoding``: width, height, crf, format, limits."""
+    width, height, crf, fmt, limits = encoding
+    work = Path(tempfile.mkdtemp(prefix=".renderlab-", dir=path.parent))
+    try:
+        segments = [work / f"{i:04d}{fmt.extension}" for i in range(len(chunks))]
+        jobs: list[Job] = [
+            (props, start, end, segment, width, height, crf, fmt.codec, limits)
+            for (start, end), segment in zip(chunks, segments, strict=True)
+        ]
+        total = props.duration_in_frames
+        if workers == 1:
+            _render_serially(jobs, total, on_progress)
+        else:
+            from renderlab.render.pool import render_in_pool  # only renders with workers
+
+            render_in_pool(jobs, total, workers, on_progress)
+        join_segments(segments, path, fps=props.fps, codec=fmt.codec)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def encode_job(job: Job, report: ProgressCallback) -> int:
