@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse
 from renderlab.api.routes import PrefixRouter
 
 
-def _app(root_path: str = "") -> FastAPI:
+def _app() -> FastAPI:
     api = PrefixRouter(prefix="/v1/things")
 
     @api.get("")
@@ -28,7 +28,7 @@ def _app(root_path: str = "") -> FastAPI:
     async def lookalike(id: str) -> Any:
         return PlainTextResponse(f"lookalike {id}")
 
-    app = FastAPI(root_path=root_path)
+    app = FastAPI()
     app.include_router(api)
     app.include_router(other)
     return app
@@ -44,5 +44,5 @@ def test_paths_inside_the_prefix_reach_its_routes_and_others_pass_on() -> None:
 
 
 def test_a_root_path_is_taken_off_before_the_prefix_is_compared() -> None:
-    client = TestClient(_app(root_path="/api"), root_path="/api")
+    client = TestClient(_app(), root_path="/api")
     assert client.get("/api/v1/things/7").text == "one 7"
