@@ -72,8 +72,9 @@ class ApiContext:
     async def read(self, fn: Callable[..., T], /, *args: Any) -> T:
         """:meth:`call` for a read of one indexed row through ``Database.first``: on SQLite it
         runs here, on the event loop, since the statement (~15 us) costs less than the hop to
-        a thread and back (``bench/wrk.py``: the render read went from 0.06x to 0.1x of a bare
-        route); on PostgreSQL it is a round trip, and goes to the database threads."""
+        a thread and back (``bench/wrk.py``: with ``rowreader``, the render read went from 0.058x
+        to 0.134x of a bare route); on PostgreSQL it is a round trip, and goes to the database
+        threads."""
         if self.services.db.reads_inline:
             return fn(*args)
         return await self.call(fn, *args)
