@@ -107,3 +107,16 @@ def test_the_estimate_opens_no_font_and_loads_no_renderer() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert json.loads(out.stdout) == []
+
+
+def test_equal_props_are_estimated_once() -> None:
+    """Every render start checks the cost; the same generation started again (equal props,
+    read back from the database as a new object) reuses the first estimate."""
+    base = {"text": "Cached " * 20, "style": "typewriter", "duration_in_frames": 321}
+    before = estimate.cache_info()
+    first = estimate(props(**base), 1280, 720)
+    again = estimate(props(**base), 1280, 720)
+    after = estimate.cache_info()
+    assert again is first
+    assert after.hits - before.hits == 1
+    assert estimate(props(**base), 1920, 1080) is not first  # the size is part of the key
