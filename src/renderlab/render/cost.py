@@ -141,7 +141,7 @@ def estimate(props: TextAnimationProps, width: int, height: int) -> Estimate:
 
     Cached (props are frozen, so hashable, and the estimate depends on nothing else): every
     ``POST /v1/renders`` checks it, and the same generation is rendered again and again
-    (290 us of a 930 us start, measured)."""
+    (90 us of a 0.93-1.2 ms start here; 0.6 us cached)."""
     k = min(width / props.width, height / props.height)  # the composition scaled to the output
     line_width = float(max(props.width - 2 * PADDING_X, 1))
     clusters = graphemes(props.text)
