@@ -11,12 +11,16 @@ import threading
 import time
 from pathlib import Path
 
+from sqlalchemy import text
+
 from renderlab.db import Database, WriterQueue
 
 HOLD_S = 0.5
 HOLDER = f"""
 import sys, time
 from pathlib import Path
+
+from sqlalchemy import text
 from renderlab.db import WriterQueue
 queue = WriterQueue(Path(sys.argv[1]))
 with queue:
@@ -68,7 +72,7 @@ def test_threads_of_one_process_queue_too(tmp_path: Path) -> None:
 def test_a_file_database_writes_through_the_queue_beside_it(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'renderlab.db'}")
     with db.write() as connection:
-        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
     assert (tmp_path / "renderlab.db.writers").exists()
     db.dispose()
 

@@ -24,12 +24,13 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Executable, bindparam, delete, select, update
+from sqlalchemy import Executable, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from renderlab.clock import Clock, now_ms
+from renderlab.db import Executor
 from renderlab.models import RateLimitState
 
 
@@ -57,11 +58,12 @@ class TokenBucket:
 
 
 LimitConfig = FixedWindow | TokenBucket
-Transaction = Session | Connection
-"""The caller's transaction: an ORM session, or a Core connection inside ``begin()``."""
+Transaction = Session | Executor
+"""The caller's transaction: an ORM session, or a Core connection inside ``begin()`` (an
+:class:`~renderlab.db.Executor`: SQLAlchemy's, or on SQLite ``Database.write``'s faster one)."""
 
 
-def _connection(transaction: Transaction) -> Connection:
+def _connection(transaction: Transaction) -> Executor:
     # Core statements on the session's own connection: nothing for the ORM to keep in sync.
     return transaction.connection() if isinstance(transaction, Session) else transaction
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from renderlab import store
 from renderlab.compositions import TextAnimationProps
+from renderlab.db import Executor
 from renderlab.models import Render, RenderStatus
 from renderlab.services import Services
 from renderlab.store import RenderSnapshot
@@ -82,7 +83,7 @@ def cache_key(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def find_output(connection: Connection, user_id: str, key: str) -> CachedOutput | None:
+def find_output(connection: Executor, user_id: str, key: str) -> CachedOutput | None:
     """The newest complete render of ``user_id`` with ``key`` whose output still exists."""
     row = connection.execute(_FIND_HIT, {"user_id": user_id, "cache_key": key}).first()
     if row is None or row.output_size is None:

@@ -6,7 +6,10 @@ render, so a failed insert gives the slot back by rolling back. The job is hande
 workers only after the commit, so no worker can see a render that might still roll back.
 
 It is written as Core statements on one connection (``Database.write``): it runs on every
-``POST /v1/renders``, and the ORM's session and unit of work cost more than its five statements.
+``POST /v1/renders``, and the ORM's session and unit of work cost more than its seven
+statements. On SQLite they run without SQLAlchemy's execution machinery
+(:class:`~renderlab.rowreader.RawTransaction`), but for an output-cache hit, which completes
+through the lifecycle's ORM session and so starts again on a SQLAlchemy connection.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from renderlab import caps, logs, store
 from renderlab.compositions import TextAnimationProps
+from renderlab.db import Executor
 from renderlab.ids import new_id
 from renderlab.limits import Limits
 from renderlab.models import Generation, IdempotencyKey, Render, RenderStatus, User
@@ -63,6 +67,11 @@ class TooManyConcurrentRenders(Exception):
 
 class IdempotencyConflict(ValueError):
     """The same Idempotency-Key was used with another request body."""
+
+
+class _NeedsSession(Exception):
+    """An output-cache hit on a connection an ORM session cannot join: roll back, and start
+    again on a SQLAlchemy connection."""
 
 
 @dataclass(frozen=True)
@@ -113,10 +122,14 @@ def start_render(
     """Create a pending render and dispatch it. Returns ``(render, created)``; ``created`` is
     False when an Idempotency-Key replay returned an earlier render."""
     check_webhook(services, request.webhook_url)
-    for _ in range(3):
+    sqlalchemy = False
+    for _ in range(4):
         try:
-            with services.db.write() as connection:
+            with services.db.write(sqlalchemy=sqlalchemy) as connection:
                 render, created = _start_in(connection, services, user_id, request, idempotency_key)
+        except _NeedsSession:
+            sqlalchemy = True
+            continue
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -156,7 +169,7 @@ def check_output(props: TextAnimationProps, request: RenderRequest) -> list[str]
 
 
 def _insert(
-    connection: Connection,
+    connection: Executor,
     services: Services,
     user_id: str,
     generation_id: str,
@@ -189,11 +202,13 @@ def _insert(
     )
     if hit is None:
         return render
+    if not isinstance(connection, Connection):
+        raise _NeedsSession
     return cache.complete_from(connection, services, render.id, hit)
 
 
 def _start_in(
-    connection: Connection,
+    connection: Executor,
     services: Services,
     user_id: str,
     request: RenderRequest,
@@ -231,18 +246,21 @@ def _start_in(
     return render, True
 
 
+_RUNNING_STATUSES = (RenderStatus.PENDING, RenderStatus.RENDERING)
 _LOCK_USER = select(User.id).where(User.id == bindparam("user_id")).with_for_update()
 _RUNNING = (
     select(func.count())
     .select_from(Render)
     .where(
         Render.user_id == bindparam("user_id"),
-        Render.status.in_((RenderStatus.PENDING.value, RenderStatus.RENDERING.value)),
+        # OR terms, not IN: SQLite plans them the same, and the SQL does not depend on the
+        # values (an expanding IN does, and RowReader compiles a statement once).
+        or_(*(Render.status == status.value for status in _RUNNING_STATUSES)),
     )
 )
 
 
-def check_concurrency(connection: Connection, user_id: str, limits: Limits) -> None:
+def check_concurrency(connection: Executor, user_id: str, limits: Limits) -> None:
     """:class:`TooManyConcurrentRenders` if the user is at ``limits.max_concurrent_renders``.
 
     Decided in the start transaction, before the quota, so a refusal costs no slot. The count
@@ -264,7 +282,7 @@ def check_webhook(services: Services, url: str | None) -> None:
         check_webhook_url(url, services.settings.webhook_allow_private)
 
 
-def _props_of(connection: Connection, user_id: str, request: RenderRequest) -> TextAnimationProps:
+def _props_of(connection: Executor, user_id: str, request: RenderRequest) -> TextAnimationProps:
     """The props to render: the stored generation's, or the request's own (one request)."""
     if request.animation_props is not None:
         if request.generation_id is not None:
@@ -276,7 +294,7 @@ def _props_of(connection: Connection, user_id: str, request: RenderRequest) -> T
 
 
 def _add_generation(
-    connection: Connection,
+    connection: Executor,
     services: Services,
     user_id: str,
     props: TextAnimationProps,
@@ -301,7 +319,7 @@ def _add_generation(
 
 
 def _replay(
-    connection: Connection, services: Services, user_id: str, key: str, fingerprint: str
+    connection: Executor, services: Services, user_id: str, key: str, fingerprint: str
 ) -> RenderSnapshot | None:
     where = {"user_id": user_id, "key": key}
     row = connection.execute(_FIND_KEY, where).first()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from renderlab.compositions import TextAnimationProps
-from renderlab.db import Database
+from renderlab.db import Database, Executor
 from renderlab.ids import is_id
 from renderlab.models import Generation, Render, RenderStatus
 from renderlab.store.errors import NotFound
@@ -103,7 +103,7 @@ _PROPS = select(Generation.animation_props).where(
 )
 
 
-def generation_props(connection: Connection, user_id: str, generation_id: str) -> dict[str, Any]:
+def generation_props(connection: Executor, user_id: str, generation_id: str) -> dict[str, Any]:
     """The stored props of the user's generation, with one Core statement: starting a render
     needs only them, and it is the hottest write path."""
     if not is_id(generation_id):

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy import insert as insert_statement
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import flag_modified
 
-from renderlab.db import Database
+from renderlab.db import Database, Executor
 from renderlab.ids import is_id, new_id
 from renderlab.models import TERMINAL_STATUSES, Render, RenderStatus
 from renderlab.store.errors import InvalidUpdate, NotFound
@@ -162,7 +162,7 @@ _AT_START: dict[str, Any] = {
 
 
 def insert(
-    connection: Connection,
+    connection: Executor,
     *,
     user_id: str,
     generation_id: str,
@@ -213,7 +213,7 @@ def insert(
     return RenderSnapshot(**row)
 
 
-Reader = Connection | Session | Database
+Reader = Executor | Session | Database
 
 
 def find(reader: Reader, render_id: str, *, user_id: str | None = None) -> RenderSnapshot | None:
