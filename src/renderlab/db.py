@@ -21,7 +21,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -100,24 +100,37 @@ class WriterQueue:
         self._fd: int | None = None
         _QUEUES.add(self)
 
-    def __enter__(self) -> None:
-        self._thread_lock.acquire()
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the queue (waiting for it, or with ``blocking=False`` only if it is free now:
+        True if taken)."""
+        if not self._thread_lock.acquire(blocking):
+            return False
         if fcntl is None:
-            return
+            return True
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._thread_lock.release()
+            return False
         except BaseException:
             self._thread_lock.release()
             raise
+        return True
 
-    def __exit__(self, *_exc: object) -> None:
+    def release(self) -> None:
         try:
             if self._fd is not None and fcntl is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
 
     def _forget_parent(self) -> None:
         self._thread_lock = threading.Lock()
@@ -128,6 +141,27 @@ class WriterQueue:
 
 
 _QUEUES: weakref.WeakSet[WriterQueue] = weakref.WeakSet()
+
+
+class Lock(Protocol):
+    """What :class:`Database` queues its writers on (``threading.Lock`` has the same)."""
+
+    def acquire(self, blocking: bool = True) -> bool: ...
+    def release(self) -> None: ...
+
+
+class _Unqueued:
+    """PostgreSQL's writers need no queue of ours: its row locks order them."""
+
+    def acquire(self, blocking: bool = True) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
+class WriterBusy(Exception):
+    """``Database.write(wait=False)``: another writer holds the queue at this instant."""
 
 
 def _after_fork_in_child() -> None:
@@ -162,7 +196,7 @@ class Database:
         self._write_engine = self.engine.execution_options(**{_IMMEDIATE: True})
         self._single_reader = self.engine.execution_options(**{_NO_BEGIN: True})
         self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
-        self._write_lock: AbstractContextManager[object] = nullcontext()
+        self._write_lock: Lock = _Unqueued()
         file_backed = False
         if self.dialect == "sqlite":
             database = parsed.database or ""
@@ -190,7 +224,7 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
-        with self._write_lock, self._writer() as session, session.begin():
+        with self._queued(), self._writer() as session, session.begin():
             yield session
 
     @contextmanager
@@ -217,7 +251,7 @@ class Database:
         return None if row is None else tuple(row)
 
     @contextmanager
-    def write(self, *, sqlalchemy: bool = False) -> Iterator[Executor]:
+    def write(self, *, sqlalchemy: bool = False, wait: bool = True) -> Iterator[Executor]:
         """:meth:`transaction` without the ORM, for hot paths written as Core statements
         (starting a render), where a session's bookkeeping would cost more than the statements.
 
@@ -225,14 +259,24 @@ class Database:
         connection of this thread (a render start in-process: 610 -> 265 us here);
         ``sqlalchemy=True`` (and every other database) gives a SQLAlchemy ``Connection``, for a
         block that joins an ORM session to it (an output-cache hit completes through the
-        lifecycle)."""
-        with self._write_lock:
+        lifecycle). ``wait=False``: :class:`WriterBusy` at once, before anything is run, if
+        another writer holds the queue (a write tried on an event loop, which must not block)."""
+        with self._queued(wait):
             if self._rows.enabled and not sqlalchemy:
                 with self._rows.transaction() as transaction:
                     yield transaction
                 return
             with self._write_engine.connect() as connection, connection.begin():
                 yield connection
+
+    @contextmanager
+    def _queued(self, wait: bool = True) -> Iterator[None]:
+        if not self._write_lock.acquire(wait):
+            raise WriterBusy
+        try:
+            yield
+        finally:
+            self._write_lock.release()
 
     def dispose(self) -> None:
         self.engine.dispose()

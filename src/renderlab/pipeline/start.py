@@ -118,14 +118,21 @@ def start_render(
     request: RenderRequest,
     *,
     idempotency_key: str | None = None,
+    wait: bool = True,
 ) -> tuple[RenderSnapshot, bool]:
     """Create a pending render and dispatch it. Returns ``(render, created)``; ``created`` is
-    False when an Idempotency-Key replay returned an earlier render."""
+    False when an Idempotency-Key replay returned an earlier render.
+
+    ``wait=False`` (the API on its event loop): :class:`~renderlab.db.WriterBusy`, having done
+    nothing, when another writer holds the database; and no webhook URL, whose check resolves
+    a host name."""
+    if not wait and request.webhook_url is not None:
+        raise ValueError("a start that must not wait cannot check a webhook URL")
     check_webhook(services, request.webhook_url)
     sqlalchemy = False
     for _ in range(4):
         try:
-            with services.db.write(sqlalchemy=sqlalchemy) as connection:
+            with services.db.write(sqlalchemy=sqlalchemy, wait=wait) as connection:
                 render, created = _start_in(connection, services, user_id, request, idempotency_key)
         except _NeedsSession:
             sqlalchemy = True
