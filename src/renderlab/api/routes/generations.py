@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from renderlab import store
 from renderlab.api.auth import Principal
@@ -47,7 +47,8 @@ def _add_crud(api: APIRouter, ctx: ApiContext) -> None:
     summary = "One generation, with its newest render"
 
     @route(api.get, "/{id}", summary, 404, response_model=GenerationOut)
-    async def get_generation(id: str, me: Me) -> Response:
+    async def get_generation(id: str, request: Request) -> Response:
+        me = await ctx.current_principal(request)  # not a dependency: see renders.get_render
         return await ctx.read(_get, ctx, me, id)
 
 
