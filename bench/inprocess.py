@@ -29,6 +29,11 @@ from typing import Any
 SECRET = "bench-secret-" + "x" * 40
 PROPS = {"text": "Bench", "style": "fade-in", "color": "#FFFFFF", "duration_in_frames": 60}
 END_PENDING_SQL = "UPDATE renders SET status = 'failed' WHERE status = 'pending'"
+COMPLETE_SQL = (
+    "UPDATE renders SET status = 'complete', progress = 100, completed_at = :now, "
+    "output_key = 'renders/' || id || '/output.mp4', poster_key = 'renders/' || id || "
+    "'/poster.png', output_size = 1000 WHERE id = :id"
+)
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
@@ -152,17 +157,23 @@ async def run(calls: int, rounds: int, profile: str | None, only: str | None) ->
         status, payload = await call(app, "POST", "/v1/renders", token, start)
         assert status == 202, payload
         render = json.loads(payload)["id"]
+        status, payload = await call(app, "POST", "/v1/renders", token, start)
+        complete = json.loads(payload)["id"]
+        with services.db.transaction() as session:  # as a worker leaves it: two URLs to sign
+            session.execute(text(COMPLETE_SQL), {"id": complete, "now": int(time.time() * 1000)})
         starlette, fastapi = floors()
         cases: dict[str, tuple[App, int, tuple[Any, ...]]] = {
             "bare Starlette route": (starlette, 200, ("GET", "/")),
             "bare FastAPI route, one path param": (fastapi, 200, ("GET", "/x/abc")),
             "GET /healthz": (app, 200, ("GET", "/healthz")),
             "read": (app, 200, ("GET", f"/v1/renders/{render}", token)),
+            "complete": (app, 200, ("GET", f"/v1/renders/{complete}", token)),
             "generation": (app, 200, ("GET", f"/v1/generations/{generation}", token)),
             "start": (app, 202, ("POST", "/v1/renders", token, start)),
         }
         names = {
-            "read": "GET /v1/renders/{id}",
+            "read": "GET /v1/renders/{id}, pending",
+            "complete": "GET /v1/renders/{id}, complete",
             "generation": "GET /v1/generations/{id}",
             "start": "POST /v1/renders",
         }
@@ -199,7 +210,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5, help="the fastest round is printed")
-    routes = ["read", "generation", "start"]
+    routes = ["read", "complete", "generation", "start"]
     parser.add_argument("--profile", choices=routes, help="cProfile this route")
     parser.add_argument("--only", choices=routes, help="measure this route (and the floor)")
     args = parser.parse_args()

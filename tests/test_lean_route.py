@@ -65,6 +65,7 @@ def solved(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def answers(app: FastAPI) -> list[tuple[int, str, str | None]]:
+    """Status, body and one header of each request, the same list for either route class."""
     client = TestClient(app, raise_server_exceptions=False)
     paths = ["/things/a1/parts/b2", "/things/refused/parts/x", "/things/a/sized?size=3"]
     paths += ["/things/a/sized?size=0", "/things/a/sized", "/things/a/mine"]
@@ -72,6 +73,8 @@ def answers(app: FastAPI) -> list[tuple[int, str, str | None]]:
     for path in paths:
         response = client.get(path, headers={"x-caller": "alice", "user-agent": "t"})
         out.append((response.status_code, response.text, response.headers.get("x-id")))
+    wrong = client.post("/things/a1/parts/b2")  # a method the route does not take
+    out.append((wrong.status_code, wrong.text, wrong.headers.get("allow")))
     return out
 
 
@@ -82,6 +85,7 @@ def test_lean_routes_answer_as_fastapis_own(solved: list[str]) -> None:
     assert lean[1][0] == 418  # the app's exception handler, as for FastAPI's route
     assert [status for status, _, _ in lean[2:5]] == [200, 422, 422]  # FastAPI validated
     assert lean[5][:2] == (200, "a:alice")  # the dependency was solved
+    assert lean[6][0] == 405 and lean[6][2] == "GET"
 
 
 def test_only_plain_endpoints_skip_fastapis_request_handler(solved: list[str]) -> None:
