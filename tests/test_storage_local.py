@@ -417,6 +417,9 @@ def test_signed_messages_and_quoting_are_what_the_slow_paths_write(
 ) -> None:
     """The fast paths of signing (plain strings) sign the very bytes json.dumps wrote, so every
     link issued before them still verifies; URL parts are quoted exactly as quote() does."""
+    import base64
+    import hashlib
+    import hmac
     from urllib.parse import quote
 
     from renderlab.storage import signing
@@ -427,7 +430,10 @@ def test_signed_messages_and_quoting_are_what_the_slow_paths_write(
     if disposition != "attachment" or content_type is not None:
         fields += [disposition, content_type]
     expected = signing._CONTEXT + json.dumps(fields, ensure_ascii=True).encode("ascii")
-    assert signing._message(link) == expected
+    head, tail = signing.message_parts(key, filename, disposition, content_type)
+    assert head + str(expires).encode("ascii") + tail == expected
+    digest = hmac.digest(b"secret", expected, hashlib.sha256)
+    assert signing.sign(link, b"secret") == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     assert _quoted(key) == quote(key, safe="")
     assert _quoted(filename, "/") == quote(filename, safe="/")
 

@@ -37,26 +37,47 @@ class LinkFields(NamedTuple):
     content_type: str | None = None
 
 
-def _message(link: LinkFields) -> bytes:
+def message_parts(
+    key: str,
+    filename: str,
+    disposition: str = DEFAULT_DISPOSITION,
+    content_type: str | None = None,
+) -> tuple[bytes, bytes]:
+    """The signed message of a link, around its expiry: ``head + str(expires) + tail``.
+
+    The message is the JSON array of the fields (key, expiry, filename, and disposition and
+    Content-Type when not the defaults) after a context string; only the expiry changes from
+    one signing of an object's link to the next, so a caller can keep the rest."""
+    rest: list[str | None] = [filename]
+    if disposition != DEFAULT_DISPOSITION or content_type is not None:
+        rest += [disposition, content_type]
+    head = f"[{_json(key)}, ".encode("ascii")
+    tail = ", ".join(_json(field) for field in rest).encode("ascii")
+    return _CONTEXT + head, b", " + tail + b"]"
+
+
+def _json(value: str | None) -> str:
     # JSON keeps the fields unambiguous whatever characters the filename holds; ensure_ascii
-    # makes the encoding total (even lone surrogates from a hostile query string).
-    fields: list[object] = [link.key, link.expires, link.filename]
-    if link.disposition != DEFAULT_DISPOSITION or link.content_type is not None:
-        fields += [link.disposition, link.content_type]
-    if all(type(f) is int or (type(f) is str and _PLAIN.fullmatch(f)) for f in fields):
-        # What json.dumps writes for these (no character to escape), without its machinery:
-        # every render read signs two URLs.
-        text = ", ".join(f'"{f}"' if type(f) is str else str(f) for f in fields)
-        return _CONTEXT + f"[{text}]".encode("ascii")
-    return _CONTEXT + json.dumps(fields, ensure_ascii=True).encode("ascii")
+    # makes the encoding total (even lone surrogates from a hostile query string). A plain
+    # string (no character to escape) is written as json.dumps would, without its machinery.
+    if type(value) is str and _PLAIN.fullmatch(value):
+        return f'"{value}"'
+    return json.dumps(value, ensure_ascii=True)
 
 
 def sign(link: LinkFields, secret: bytes) -> str:
     """The URL-safe base64 (unpadded) HMAC-SHA256 of key, expiry, filename, disposition and
     Content-Type."""
+    parts = message_parts(link.key, link.filename, link.disposition, link.content_type)
+    return sign_parts(parts, link.expires, secret)
+
+
+def sign_parts(parts: tuple[bytes, bytes], expires: int, secret: bytes) -> str:
+    """:func:`sign` given the link's :func:`message_parts`."""
     if not secret:
         raise ValueError("the signing secret must not be empty")
-    digest = hmac.digest(secret, _message(link), hashlib.sha256)
+    message = parts[0] + str(int(expires)).encode("ascii") + parts[1]
+    digest = hmac.digest(secret, message, hashlib.sha256)
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
