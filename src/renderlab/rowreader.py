@@ -102,17 +102,7 @@ class RawTransaction:
         return self._reader.engine.dialect
 
     def execute(self, statement: Executable, parameters: Mapping[str, Any] | None = None) -> Rows:
-        params = parameters or {}
-        compiled = self._reader.compiled(statement, params)
-        arguments = compiled.arguments(params)
-        with self._reader.translated(compiled.sql, arguments):
-            cursor = self._connection.execute(compiled.sql, arguments)
-            try:
-                raw = cursor.fetchall() if cursor.description is not None else []
-                rowcount = cursor.rowcount
-            finally:
-                cursor.close()
-        return Rows([compiled.row_of(row) for row in raw], rowcount)
+        return Rows(*self._reader.run(self._connection, statement, parameters or {}))
 
 
 class RowReader:
@@ -127,15 +117,29 @@ class RowReader:
 
     def first(self, statement: Executable, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The statement's first row, its values converted as SQLAlchemy would, or None."""
+        rows, _ = self.run(self._connection(), statement, params, first=True)
+        return rows[0] if rows else None
+
+    def run(
+        self, connection: Any, statement: Executable, params: Mapping[str, Any], first: bool = False
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """The statement's rows (only the first, with ``first``), converted, and its rowcount."""
         compiled = self.compiled(statement, params)
         arguments = compiled.arguments(params)
         with self.translated(compiled.sql, arguments):
-            cursor = self._connection().execute(compiled.sql, arguments)
+            cursor = connection.execute(compiled.sql, arguments)
             try:
-                row = cursor.fetchone()
+                if cursor.description is None:  # no rows: an INSERT, UPDATE or DELETE
+                    raw = []
+                elif first:
+                    one = cursor.fetchone()
+                    raw = [] if one is None else [one]
+                else:
+                    raw = cursor.fetchall()
+                rowcount = cursor.rowcount
             finally:
                 cursor.close()
-        return None if row is None else compiled.row_of(row)
+        return [compiled.row_of(row) for row in raw], rowcount
 
     @contextmanager
     def transaction(self) -> Iterator[RawTransaction]:

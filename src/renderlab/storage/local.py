@@ -219,9 +219,6 @@ class LocalStorage:
             expires_at=datetime.fromtimestamp(expires, tz=UTC),
         )
 
-    def sign(self, link: signing.LinkFields) -> str:
-        return signing.sign(link, self._secret)
-
     def verify(
         self,
         key: str,

@@ -5,6 +5,7 @@ with :func:`route`.
 annotations as objects, and their bounds live in its closure, out of reach of a string.)
 """
 
+import functools
 import inspect
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -92,22 +93,22 @@ class LeanRoute(APIRoute):
     signature either way, and what the endpoint raises reaches the same exception handlers
     (Starlette's ``request_response``)."""
 
-    _lean_app: ASGIApp | None = None
-
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         return self._lean_handler() or super().get_route_handler()
 
+    @functools.cached_property
+    def _lean_app(self) -> ASGIApp | None:
+        """The lean endpoint as an ASGI app (decided once per route), or None."""
+        handler = self._lean_handler()
+        return None if handler is None else request_response(handler)
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._lean_app is None:
-            handler = self._lean_handler()
-            if handler is None:
-                await super().handle(scope, receive, send)
-                return
-            self._lean_app = request_response(handler)
-        if scope["method"] not in (self.methods or ()):  # FastAPI's 405, with its Allow header
+        lean = self._lean_app
+        # Another method gets FastAPI's 405, with its Allow header.
+        if lean is None or scope["method"] not in (self.methods or ()):
             await super().handle(scope, receive, send)
             return
-        await self._lean_app(scope, receive, send)
+        await lean(scope, receive, send)
 
     def _lean_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]] | None:
         endpoint, dependant = self.endpoint, self.dependant
