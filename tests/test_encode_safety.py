@@ -103,6 +103,36 @@ def test_an_idr_every_two_seconds_and_skip_pictures_between(tmp_path: Path) -> N
         assert mean_abs_diff(frames[index], still_luma(render_still(p, index, 640, 360))) < 0.6
 
 
+def packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(pk) for pk in container.demux(container.streams.video[0]) if pk.size]
+
+
+def test_a_held_picture_is_encoded_as_keyframe_once(tmp_path: Path) -> None:
+    """Its later keyframes are the same bytes; a seek to any of them shows the picture."""
+    p = props(duration_in_frames=300)
+    out = tmp_path / "held.mp4"
+    render_chunk(p, 0, 300, out, width=640, height=360)
+    data = packets(out)
+    assert len({data[i] for i in (60, 120, 180, 240)}) == 1
+    assert data[60] != data[30]
+    # A chunk whose first picture is held: the stream's first IDR is the one written again.
+    chunk = tmp_path / "chunk.mp4"
+    render_chunk(p, 100, 300, chunk, width=640, height=360)
+    assert keyframes(chunk) == [0, 60, 120, 180]
+    assert len({packets(chunk)[i] for i in (60, 120, 180)}) == 1
+    frames = decode_luma(chunk)
+    for index in (0, 59, 60, 119, 120, 199):
+        expected = still_luma(render_still(p, 100 + index, 640, 360))
+        assert mean_abs_diff(frames[index], expected) < 0.6, index
+    with av.open(str(chunk)) as container:
+        stream = container.streams.video[0]
+        container.seek(130 * int(1 / stream.time_base / 30), stream=stream)
+        frame = next(container.decode(stream))
+    luma = frame.to_ndarray(format="yuv420p")[:360]
+    assert mean_abs_diff(luma, still_luma(render_still(p, 220, 640, 360))) < 0.6
+
+
 def test_a_seek_to_each_idr_decodes_the_right_picture(tmp_path: Path) -> None:
     p = props(style="typewriter", text="seek here and there", duration_in_frames=240)
     out = tmp_path / "seek.mp4"

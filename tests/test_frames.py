@@ -168,6 +168,19 @@ def test_font_families_resolve_from_pip_packages() -> None:
     assert "Inter" in resolve_family("sans-serif").path
 
 
+def test_a_family_read_from_its_package_is_the_registry_s() -> None:
+    """The fast path reads ``fontpkg_<slug>`` directly; anything else goes to the registry."""
+    import fontpkg
+
+    from renderlab.render.fonts import _pip_family
+
+    for name in ("Inter", "Open Sans", "noto sans arabic", "Playfair Display"):
+        assert _pip_family(name) == fontpkg.family(name)
+    for name in ("Noto Sans Hebrew", "No Such Font 12345", "../etc"):
+        with pytest.raises(fontpkg.FamilyNotInstalled):
+            _pip_family(name)
+
+
 def test_missing_font_falls_back_to_inter_with_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="renderlab.render.fonts"):
         face = resolve_family("No Such Font 12345")

@@ -16,12 +16,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 from PIL import Image
 
 from renderlab.caps import CapError
 from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits
 from renderlab.render import gif
+from renderlab.render.ahead import DEPTH, ahead
 from renderlab.render.compose import YuvCanvas
 from renderlab.render.encode import DEFAULT_CRF, DEFAULT_PRESET, ProgressCallback, SegmentWriter
 from renderlab.render.formats import OutputFormat, get_format
@@ -102,7 +104,6 @@ def render_chunk(
     total = end - start
     writer: SegmentWriter | RgbaVideoWriter
     if fmt.codec == "h264":
-        canvas = YuvCanvas(width, height, painter.background, painter.colour)
         writer = SegmentWriter(
             path, width=width, height=height, fps=props.fps, total=total, crf=crf,
             preset=preset, on_progress=on_progress,
@@ -113,17 +114,35 @@ def render_chunk(
             transparent=painter.background is None, on_progress=on_progress,
         )  # fmt: skip
     try:
-        for key, count in runs:
-            if isinstance(writer, SegmentWriter):
-                canvas.paint(painter.tile(key), key.opacity)
-                writer.write(canvas.buffer, count)
-            else:
-                writer.write(painter.rgba_of(key), count)
+        for picture, count in ahead(_pictures(painter, runs, yuv=fmt.codec == "h264")):
+            writer.write(picture, count)
         writer.close()
     except BaseException:
         writer.abort()
         raise
     return path
+
+
+def _pictures(
+    painter: FramePainter, runs: list[tuple[PictureKey, int]], *, yuv: bool
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Each run's picture, yuv420p for x264 or RGBA for the other encoders, and its length.
+
+    The yuv420p pictures are painted on canvases used in turn, as many as :func:`ahead`
+    needs: a canvas is painted again only once the encoder has copied its picture.
+    """
+    if not yuv:
+        for key, count in runs:
+            yield painter.rgba_of(key), count
+        return
+    canvases = [
+        YuvCanvas(painter.width, painter.height, painter.background, painter.colour)
+        for _ in range(min(len(runs), DEPTH + 2))
+    ]
+    for index, (key, count) in enumerate(runs):
+        canvas = canvases[index % len(canvases)]
+        canvas.paint(painter.tile(key), key.opacity)
+        yield canvas.buffer, count
 
 
 def _check_range(props: TextAnimationProps, fmt: OutputFormat, start: int, end: int) -> None:

@@ -10,6 +10,7 @@ with an IDR picture, so segments can be joined by stream copy.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
@@ -28,17 +29,23 @@ from renderlab.render.h264 import StreamRewriter
 # reordering), and ref=1 is what makes them exact with every preset (a skip picture copies the
 # most recent reference; x264 must not predict from an older one it thinks is different).
 # Keyframes are placed here (keyint counts encoded pictures only, not the repeats), so x264's
-# own is off. FRAME threading is 10-20 % faster than PyAV's default slice threading here.
+# own is off. FRAME threading, one thread per core, is 10-20 % faster than slice threading
+# here and 20 % faster than x264's own 1.5 threads per core (on 2 cores: 3.4 ms a 1080p
+# picture against 4.2 ms; one thread 5.6 ms).
 # rc-lookahead=1: x264's lookahead and macroblock tree assume each picture is shown for one
 # frame and the next follows; here a picture is held for its repeats, so the model is wrong
 # and its cost is not: one picture of lookahead encodes the 1080p fade-in in 0.48 s instead
 # of 0.78 s and the typewriter in 1.36 s instead of 1.58 s, files 8-11 % smaller, luma PSNR
 # 55.5 dB instead of 57.4 dB and 51.1 instead of 52.6 (the worst frames unchanged; all far
-# above what a viewer sees at crf 18). docs/performance.md has the measurement.
+# above what a viewer sees at crf 18). subme=0 (whole-pixel motion search): x264 otherwise
+# interpolates every reference picture to half pixels, a fixed cost per 1080p picture as large
+# as the rest of the encoding of these pictures of flat text; without it each style encodes
+# 25-36 % faster at the same PSNR (to 0.1 dB), files 7-20 % larger. docs/performance.md has
+# both measurements (bench/x264.py).
 DEFAULT_CRF = 18  # Remotion's default for H.264
 MIN_CRF, MAX_CRF = 1, 51  # crf 0 is lossless High 4:4:4 Predictive, which many decoders refuse
 DEFAULT_PRESET = "veryfast"
-X264_PARAMS = "bframes=0:ref=1:keyint=infinite:rc-lookahead=1"
+X264_PARAMS = "bframes=0:ref=1:keyint=infinite:rc-lookahead=1:subme=0"
 PROGRESS_EVERY = 5  # frames between progress callbacks (and always at the end)
 
 ProgressCallback = Callable[[int, int], None]
@@ -46,6 +53,13 @@ ProgressCallback = Callable[[int, int], None]
 # BT.709, limited range: what the YUV is written in (render.compose), tagged in the stream.
 _COLOR_BT709 = 1
 _RANGE_MPEG = 1
+
+
+def encoder_threads() -> int:
+    """x264's frame threads: one per core this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 0  # 0: x264 chooses
 
 
 def fill_yuv420p(frame: av.VideoFrame, buffer: np.ndarray) -> None:
@@ -137,6 +151,7 @@ class SegmentWriter(FrameMuxer):
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             ctx = stream.codec_context
             ctx.thread_type = "FRAME"
+            ctx.thread_count = encoder_threads()
             ctx.color_primaries = _COLOR_BT709
             ctx.color_trc = _COLOR_BT709
             ctx.colorspace = _COLOR_BT709
@@ -153,7 +168,11 @@ class SegmentWriter(FrameMuxer):
         except BaseException:
             self._container.close()
             raise
-        self._pending: deque[int] = deque()  # repeat counts of pictures inside the encoder
+        # Per picture inside the encoder: the frames it is shown for, then the frames each later
+        # copy of its keyframe is shown for (see write()).
+        self._pending: deque[list[int]] = deque()
+        self._held_is_key = False  # the picture held was last given to the encoder as keyframe
+        self._key: bytes | None = None  # that keyframe, once out of the encoder
         self._sent = 0
         self._written = 0
         self._reported = 0
@@ -165,22 +184,38 @@ class SegmentWriter(FrameMuxer):
     def write(self, buffer: np.ndarray, count: int) -> None:
         """Show the yuv420p picture in ``buffer`` ((h * 3/2, w) uint8) for ``count`` frames.
 
-        The picture is encoded once per GOP it spans: a run crossing the 2-second boundary is
-        encoded again there as an IDR picture, so the file is seekable every 2 s. libx264
-        copies the picture when it is sent, so the caller may reuse ``buffer``.
+        A run crossing a 2-second boundary starts a new GOP there with an IDR picture, so the
+        file is seekable every 2 s. The picture is encoded as that IDR once; at later
+        boundaries of the same run the IDR's bytes are written again (an IDR refers to no
+        other picture, and the decoder's reference after it is what the encoder's still is).
+        libx264 copies the picture when it is sent, so the caller may reuse ``buffer``.
         """
         if count < 1:
             raise ValueError("a picture is shown for at least one frame")
         fill_yuv420p(self._frame, buffer)
+        self._held_is_key = False
+        self._key = None
         for shown, idr in self._clock.split(count):
-            self._send(shown, idr)
+            if idr and self._held_is_key:
+                self._key_again(shown)
+            else:
+                self._send(shown, idr)
 
     def _send(self, count: int, idr: bool) -> None:
+        self._held_is_key = idr or self._sent == 0  # a stream's first picture is an IDR
         self._frame.pts = self._sent  # the encoder sees consecutive frames; output times differ
         self._frame.pict_type = PictureType.I if idr else PictureType.NONE
         self._sent += 1
-        self._pending.append(count)
+        self._pending.append([count])
         self._mux(self._stream.encode(self._frame))
+
+    def _key_again(self, count: int) -> None:
+        if self._pending:  # the keyframe is the last picture sent, still inside the encoder
+            self._pending[-1].append(count)
+        elif self._key is not None:
+            self._show(self._key, True, count)
+        else:  # the encoder did not mark it as a keyframe: ask for one again
+            self._send(count, True)
 
     def close(self) -> None:
         """Flush the encoder and finish the file (faststart moves the index to the front)."""
@@ -189,10 +224,19 @@ class SegmentWriter(FrameMuxer):
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:
-            count = self._pending.popleft()
-            self._emit(self._rewriter.encoded(bytes(packet)), packet.is_keyframe)
-            for _ in range(count - 1):
-                self._emit(self._rewriter.repeat(), False)
+            data, keyframe = bytes(packet), packet.is_keyframe
+            first, *copies = self._pending.popleft()
+            self._show(data, keyframe, first)
+            for count in copies:
+                self._show(data, True, count)
+            if keyframe and not self._pending and self._held_is_key:
+                self._key = data
+
+    def _show(self, data: bytes, keyframe: bool, count: int) -> None:
+        """An encoded access unit (renumbered to follow what came before), then repeats."""
+        self._emit(self._rewriter.encoded(data), keyframe)
+        for _ in range(count - 1):
+            self._emit(self._rewriter.repeat(), False)
 
     def _emit(self, data: bytes, keyframe: bool) -> None:
         self._mux_frame(av.Packet(data), keyframe)

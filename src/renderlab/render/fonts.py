@@ -11,6 +11,8 @@ are simply not in the chain; a character no font has is drawn with the primary f
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
 import os
 import re
@@ -144,9 +146,26 @@ def _style_penalty(stem: str) -> int:
     return sum(word in lowered for word in words) - ("regular" in lowered)
 
 
+def _pip_family(name: str) -> fontpkg.Family:
+    """fontpkg's family for ``name``, read from its own package where that follows fontpkg's
+    naming (``fontpkg-open-sans`` installs ``fontpkg_open_sans``): fontpkg's registry parses
+    the entry points of every installed distribution first, 20-40 ms of each process. The
+    package is located, not imported; any other family goes through the registry."""
+    slug = fontpkg.slugify(name)
+    module = "fontpkg_" + slug.replace("-", "_")
+    spec = importlib.util.find_spec(module) if module.isidentifier() else None
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        metadata = Path(location) / "metadata.json"
+        if metadata.is_file():
+            fam = fontpkg.family_from_metadata(json.loads(metadata.read_bytes()), Path(location))
+            if fam.slug == slug:
+                return fam
+    return fontpkg.family(name)
+
+
 def _pip_face(name: str) -> FontFace | None:
     try:
-        fam = fontpkg.family(name)
+        fam = _pip_family(name)
         chosen = fontpkg.select_file(fam, NORMAL_WEIGHT, "normal", nearest=True)
     except fontpkg.FontpkgError:
         return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import regex
 
@@ -158,10 +158,17 @@ class _FontPicker:
 
     def __init__(self, primary: FontFace) -> None:
         self.primary = primary
-        chain = [f for f in fallback_chain() if f != primary]
-        self.chain = [primary, *chain]
-        self.emoji = list(emoji_faces())
         self._cache: dict[str, FontFace] = {}
+
+    # The fallbacks are found (pip registry, system font directories) only for a cluster the
+    # primary font lacks or an emoji: most texts never need them.
+    @cached_property
+    def chain(self) -> list[FontFace]:
+        return [self.primary, *(f for f in fallback_chain() if f != self.primary)]
+
+    @cached_property
+    def emoji(self) -> list[FontFace]:
+        return list(emoji_faces())
 
     def pick(self, cluster: str, previous: FontFace | None) -> FontFace:
         """Like a browser: the first font of the list that has the glyphs, per cluster."""
@@ -175,9 +182,12 @@ class _FontPicker:
         return found
 
     def _pick(self, cluster: str, needed: list[int]) -> FontFace:
-        candidates = self.chain
         if _emoji_presentation(cluster):
-            candidates = self.emoji + candidates
+            candidates = self.emoji + self.chain
+        elif all(covers(self.primary, cp) for cp in needed):
+            return self.primary  # the chain starts with it
+        else:
+            candidates = self.chain
         for face in candidates:
             if all(covers(face, cp) for cp in needed):
                 return face
