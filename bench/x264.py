@@ -1,0 +1,145 @@
+"""x264's settings for renderlab's pictures: time, size and quality, side by side in one run.
+
+For each style (1920x1080, 600 frames, the bench texts), ``render_chunk`` with renderlab's
+``X264_PARAMS`` and with the same minus one change (default: ``subme=0``, i.e. x264's half-pixel
+motion search back), best of ``--repeat`` each; bytes of the file; luma PSNR of every decoded
+frame against the picture that was drawn for it (mean and worst frame).
+
+With ``--heights`` it prints instead what x264 costs a picture against the picture's height at
+1920 wide (flat background, one moving box): the cost is per macroblock, text or not.
+
+    python bench/x264.py [--repeat 3] [--without subme=0]
+    python bench/x264.py --heights
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import av
+import numpy as np
+
+import renderlab.render.encode as encode
+from renderlab.compositions.props import TextAnimationProps
+from renderlab.render.chunks import picture_runs, render_chunk
+from renderlab.render.compose import YuvCanvas
+from renderlab.render.frames import FramePainter
+
+TYPEWRITER = (
+    "The quick brown fox jumps over the lazy dog while the render pipeline keeps up with it"
+    ".............."
+)
+STYLES = {
+    "fade-in": "Hello renderlab",
+    "slide-up": "Hello renderlab",
+    "scale": "Hello renderlab",
+    "typewriter": TYPEWRITER,
+}
+
+
+def _props(style: str) -> TextAnimationProps:
+    return TextAnimationProps.model_validate(
+        {"text": STYLES[style], "style": style, "font_size": 72, "color": "#FFFFFF",
+         "duration_in_frames": 600}
+    )  # fmt: skip
+
+
+def _drawn_luma(props: TextAnimationProps) -> list[np.ndarray]:
+    painter = FramePainter(props, 1920, 1080)
+    canvas = YuvCanvas(1920, 1080, painter.background, painter.colour)
+    frames: list[np.ndarray] = []
+    for key, count in picture_runs(painter, 0, props.duration_in_frames):
+        canvas.paint(painter.tile(key), key.opacity)
+        frames += [canvas.buffer[:1080].copy()] * count
+    return frames
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
+    return 99.0 if mse == 0 else 10 * float(np.log10(255**2 / mse))
+
+
+def _measure(props: TextAnimationProps, params: str, out: Path, repeat: int) -> tuple:
+    encode.X264_PARAMS = params
+    best = min(_timed_render(props, out) for _ in range(repeat))
+    with av.open(str(out)) as container:
+        decoded = [f.to_ndarray()[:1080] for f in container.decode(video=0)]
+    return best, out.stat().st_size, decoded
+
+
+def _timed_render(props: TextAnimationProps, out: Path) -> float:
+    started = time.perf_counter()
+    render_chunk(props, 0, props.duration_in_frames, out, width=1920, height=1080)
+    return time.perf_counter() - started
+
+
+def compare(repeat: int, without: str) -> None:
+    ours = encode.X264_PARAMS
+    other = ":".join(p for p in ours.split(":") if p != without)
+    print(f"renderlab: {ours}\nreference: {other}\n")
+    header = ("style", "settings", "render", "bytes", "PSNR mean", "worst")
+    print("{:11s} {:9s} {:>8s} {:>8s} {:>10s} {:>6s}".format(*header))
+    with tempfile.TemporaryDirectory() as work:
+        for style in STYLES:
+            props = _props(style)
+            drawn = _drawn_luma(props)
+            rows = {}
+            for name, params in (("reference", other), ("renderlab", ours)):
+                seconds, size, decoded = _measure(props, params, Path(work) / "x.mp4", repeat)
+                scores = [_psnr(d, e) for d, e in zip(decoded, drawn, strict=True)]
+                rows[name] = seconds
+                print(
+                    f"{style:11s} {name:9s} {seconds:7.3f}s {size:8d} {np.mean(scores):9.1f}"
+                    f"  {min(scores):5.1f}"
+                )
+            ratio = rows["renderlab"] / rows["reference"]
+            print(f"{style:11s} renderlab / reference: {ratio:.2f}\n")
+    encode.X264_PARAMS = ours
+
+
+def heights() -> None:
+    threads = encode.encoder_threads()
+    print(f"x264 veryfast, {encode.X264_PARAMS}, {threads} frame threads, 60 pictures each")
+    for height in (1088, 544, 272, 128):
+        plane = np.full((height * 3 // 2, 1920), 16, np.uint8)
+        plane[height:] = 128
+        with tempfile.TemporaryDirectory() as work:
+            container = av.open(str(Path(work) / "h.mp4"), "w", format="mp4")
+            stream = container.add_stream("libx264", rate=30)
+            stream.width, stream.height, stream.pix_fmt = 1920, height, "yuv420p"
+            stream.codec_context.thread_type = "FRAME"
+            stream.codec_context.thread_count = threads
+            stream.options = {"preset": "veryfast", "crf": "18", "x264-params": encode.X264_PARAMS}
+            frame = av.VideoFrame(1920, height, "yuv420p")
+            started = time.perf_counter()
+            for i in range(60):
+                plane[height // 2 - 30 : height // 2 + 30, 600:1300] = 16 + (i % 30) * 7
+                encode.fill_yuv420p(frame, plane)
+                frame.pts = i
+                stream.encode(frame)
+            stream.encode(None)
+            per_picture = (time.perf_counter() - started) / 60
+            container.close()
+        print(f"1920x{height:<5d} {per_picture * 1000:6.2f} ms a picture")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--without", default="subme=0", help="the setting to compare without")
+    parser.add_argument("--heights", action="store_true")
+    args = parser.parse_args()
+    if args.heights:
+        heights()
+    else:
+        compare(args.repeat, args.without)
+
+
+if __name__ == "__main__":
+    main()
