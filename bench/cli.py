@@ -8,6 +8,9 @@ Ratios, each against a reference measured in the same run (issue 16's targets):
   reference): at most 0.10x;
 * the same for a 100-character typewriter: at most 0.25x.
 
+Beside them, the libraries a render imports before any renderlab code runs (``LIBRARIES``),
+as a ratio to ffmpeg too: the floor under both render ratios.
+
 Every command runs ``--repeat`` times, the commands taking turns so a change in the machine's
 load hits all of them alike; medians are printed.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -34,6 +38,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RENDERLAB = str(Path(sys.executable).with_name("renderlab"))
 TARGETS = {"help": 2.0, "fade-in": 0.10, "typewriter": 0.25}
+# What a render process imports before renderlab's own code: its floor, printed as a ratio too.
+LIBRARIES = (
+    "import numpy, av, PIL.ImageFont, regex, fontpkg, pydantic, typer, rich.progress, rich.console"
+)
 
 
 def _bench_render():  # type: ignore[no-untyped-def]
@@ -45,9 +53,15 @@ def _bench_render():  # type: ignore[no-untyped-def]
     return module
 
 
-def _timed(command: list[str]) -> float:
+def _timed(command: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        command,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **env} if env else None,
+    )
     return time.perf_counter() - started
 
 
@@ -57,6 +71,9 @@ def _runs(work: Path) -> dict[str, Callable[[], float]]:
     runs: dict[str, Callable[[], float]] = {
         "import typer, rich": lambda: _timed([sys.executable, "-c", "import typer, rich"]),
         "help": lambda: _timed([RENDERLAB, "--help"]),
+        "libraries": lambda: _timed(
+            [sys.executable, "-c", LIBRARIES], {"OPENBLAS_NUM_THREADS": "1"}
+        ),
         "ffmpeg": lambda: bench._ffmpeg_once(ffmpeg, work / "ffmpeg.mp4", 18, "veryfast")[0],
     }
     for style in ("fade-in", "typewriter"):
@@ -134,6 +151,8 @@ def main() -> None:
     for name, ratio in ratios.items():
         ok = "yes" if ratio <= TARGETS[name] else "NO"
         print(f"{name:<11} / {against[name]:<18} {ratio:6.3f}  target <= {TARGETS[name]:.2f}  {ok}")
+    floor = median["libraries"] / median["ffmpeg"]
+    print(f"libraries   / ffmpeg              {floor:6.3f}  (importing them, nothing rendered)")
 
 
 if __name__ == "__main__":

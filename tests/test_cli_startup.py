@@ -80,3 +80,32 @@ def test_the_crf_default_shown_by_help_is_the_encoders() -> None:
     from renderlab.render import DEFAULT_CRF
 
     assert cli_render.DEFAULT_CRF == DEFAULT_CRF
+
+
+def test_the_console_script_exits_without_teardown_but_keeps_output_and_status(
+    tmp_path: Path,
+) -> None:
+    """``render`` ends with ``os._exit``: what it printed, its file and its exit status stay."""
+    import av
+
+    renderlab = str(Path(sys.executable).with_name("renderlab"))
+    props = tmp_path / "props.json"
+    props.write_text(json.dumps({"text": "Bye", "style": "fade-in", "color": "#FFFFFF"}))
+    out = tmp_path / "out.mp4"
+    size = ["--width", "320", "--height", "180"]
+    done = subprocess.run(
+        [renderlab, "render", str(props), "-o", str(out), *size],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stderr and "(90 frames" in done.stderr  # (Rich wraps long paths)
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 90
+    props.write_text(json.dumps({"text": "Bye", "style": "spin", "color": "#FFFFFF"}))
+    refused = subprocess.run(
+        [renderlab, "render", str(props), "-o", str(tmp_path / "no.mp4"), *size],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "style" in refused.stderr
+    assert not (tmp_path / "no.mp4").exists()

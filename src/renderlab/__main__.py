@@ -1,5 +1,5 @@
 """``python -m renderlab`` runs the CLI."""
 
-from renderlab.cli import app
+from renderlab.cli import main
 
-app()
+main()

@@ -114,8 +114,11 @@ def render_chunk(
             transparent=painter.background is None, on_progress=on_progress,
         )  # fmt: skip
     try:
-        for picture, count in ahead(_pictures(painter, runs, yuv=fmt.codec == "h264")):
-            writer.write(picture, count)
+        for picture, count, rows in ahead(_pictures(painter, runs, yuv=fmt.codec == "h264")):
+            if isinstance(writer, SegmentWriter):
+                writer.write(picture, count, rows)
+            else:
+                writer.write(picture, count)
         writer.close()
     except BaseException:
         writer.abort()
@@ -125,24 +128,34 @@ def render_chunk(
 
 def _pictures(
     painter: FramePainter, runs: list[tuple[PictureKey, int]], *, yuv: bool
-) -> Iterator[tuple[np.ndarray, int]]:
-    """Each run's picture, yuv420p for x264 or RGBA for the other encoders, and its length.
+) -> Iterator[tuple[np.ndarray, int, tuple[int, int] | None]]:
+    """Each run's picture, yuv420p for x264 or RGBA for the other encoders, its length, and
+    the rows where it differs from the picture before it (None: all of them, or not known).
 
     The yuv420p pictures are painted on canvases used in turn, as many as :func:`ahead`
     needs: a canvas is painted again only once the encoder has copied its picture.
     """
     if not yuv:
         for key, count in runs:
-            yield painter.rgba_of(key), count
+            yield painter.rgba_of(key), count, None
         return
     canvases = [
         YuvCanvas(painter.width, painter.height, painter.background, painter.colour)
         for _ in range(min(len(runs), DEPTH + 2))
     ]
+    shown: tuple[int, int] | None = None  # the rows of the previous picture's text
     for index, (key, count) in enumerate(runs):
         canvas = canvases[index % len(canvases)]
         canvas.paint(painter.tile(key), key.opacity)
-        yield canvas.buffer, count
+        changed = _union(shown, canvas.rows)
+        shown = canvas.rows
+        yield canvas.buffer, count, changed if changed is not None else (0, 0)
+
+
+def _union(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
+    if a is None or b is None:
+        return a or b
+    return min(a[0], b[0]), max(a[1], b[1])
 
 
 def _check_range(props: TextAnimationProps, fmt: OutputFormat, start: int, end: int) -> None:

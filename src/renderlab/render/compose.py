@@ -78,6 +78,11 @@ class YuvCanvas:
         flat = self.buffer[self.height :].reshape(-1)
         return flat[quarter:].reshape(self.height // 2, self.width // 2)
 
+    @property
+    def rows(self) -> tuple[int, int] | None:
+        """The luma rows (end exclusive) of the tile shown, or None when it shows none."""
+        return None if self._dirty is None else (self._dirty[1], self._dirty[3])
+
     def paint(self, tile: Tile | None, opacity: float) -> None:
         """Show ``tile`` at ``opacity`` (0..1) and nothing else."""
         if self._dirty is not None:
