@@ -10,6 +10,7 @@ With ``--heights`` it prints instead what x264 costs a picture against the pictu
 
     python bench/x264.py [--repeat 3] [--without subme=0]
     python bench/x264.py --heights
+    python bench/x264.py --flat     # does x264 reconstruct flat margins exactly, per crf?
 """
 
 from __future__ import annotations
@@ -129,13 +130,58 @@ def heights() -> None:
         print(f"1920x{height:<5d} {per_picture * 1000:6.2f} ms a picture")
 
 
+FLAT_COLOURS = ((16, 128, 128), (235, 128, 128), (100, 90, 200), (17, 129, 127), (60, 200, 50),
+                (180, 110, 140), (33, 128, 128), (126, 128, 128))  # fmt: skip
+
+
+def flat_margins() -> None:
+    """Whether x264 reconstructs a band's flat margin rows exactly (what a band writer needs):
+    a 1920x192 picture of one colour with a noisy box in its middle 64 rows, 3 frames."""
+    width, height = 1920, 192
+    rng = np.random.default_rng(0)
+    for crf in (18, 30, 40):
+        inexact = []
+        for y, u, v in FLAT_COLOURS:
+            plane = np.empty((height * 3 // 2, width), np.uint8)
+            plane[:height], quarter = y, (width // 2) * (height // 2)
+            plane.reshape(-1)[width * height : width * height + quarter] = u
+            plane.reshape(-1)[width * height + quarter :] = v
+            plane[64:128, 500:1400] = rng.integers(16, 235, (64, 900))
+            with tempfile.TemporaryDirectory() as work:
+                out = Path(work) / "flat.mp4"
+                container = av.open(str(out), "w", format="mp4")
+                stream = container.add_stream("libx264", rate=30)
+                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                stream.options = {
+                    "preset": "veryfast", "crf": str(crf), "x264-params": encode.X264_PARAMS
+                }  # fmt: skip
+                frame = av.VideoFrame(width, height, "yuv420p")
+                for i in range(3):
+                    encode.fill_yuv420p(frame, plane)
+                    frame.pts = i
+                    for packet in stream.encode(frame):
+                        container.mux(packet)
+                for packet in stream.encode(None):
+                    container.mux(packet)
+                container.close()
+                with av.open(str(out)) as decoded:
+                    lumas = [f.to_ndarray()[:height] for f in decoded.decode(video=0)]
+            if any((luma[:32] != y).any() or (luma[-32:] != y).any() for luma in lumas):
+                inexact.append((y, u, v))
+        print(f"crf {crf}: margins exact for {len(FLAT_COLOURS) - len(inexact)} of "
+              f"{len(FLAT_COLOURS)} colours; inexact: {inexact or 'none'}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--without", default="subme=0", help="the setting to compare without")
     parser.add_argument("--heights", action="store_true")
+    parser.add_argument("--flat", action="store_true", help="are flat margins exact?")
     args = parser.parse_args()
-    if args.heights:
+    if args.flat:
+        flat_margins()
+    elif args.heights:
         heights()
     else:
         compare(args.repeat, args.without)
