@@ -28,13 +28,15 @@ from renderlab.storage import open_storage
 from renderlab.store import RenderSnapshot
 from tests.factories import make_generation, make_user
 
-# Small, quick renders for most tests; a heavy one (a couple of seconds of encoding) where a
-# test must catch a render in the middle (cancel, kill, timeout).
+# Small, quick renders for most tests; a heavy one (a few seconds here) where a test must catch
+# a render in the middle (cancel, kill, timeout). Large type over most of the frame: a title in
+# a band of rows (render.band) and 150 characters at 72 px now take 0.6 s.
 SMALL = {"width": 320, "height": 180}
 QUICK_PROPS: dict[str, Any] = {"style": "fade-in", "duration_in_frames": 45}
 HEAVY_PROPS: dict[str, Any] = {
     "style": "typewriter",
-    "text": "A long line of text, typed one letter at a time, to keep the encoder busy. " * 2,
+    "text": "A long line of text, typed one letter at a time, to keep the encoder busy. " * 3,
+    "font_size": 160,
     "duration_in_frames": 600,
 }
 HEAVY_SIZE = {"width": 1920, "height": 1080}

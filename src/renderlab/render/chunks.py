@@ -24,10 +24,11 @@ from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits
 from renderlab.render import gif
 from renderlab.render.ahead import DEPTH, ahead
+from renderlab.render.band import BandUnavailable, plan_band
 from renderlab.render.compose import YuvCanvas
 from renderlab.render.encode import DEFAULT_CRF, DEFAULT_PRESET, ProgressCallback, SegmentWriter
 from renderlab.render.formats import OutputFormat, get_format
-from renderlab.render.frames import FramePainter, PictureKey
+from renderlab.render.frames import BLANK, FramePainter, PictureKey
 from renderlab.render.rgbavideo import RgbaVideoWriter
 from renderlab.render.settings import as_props, check_render, validate_crf
 
@@ -102,28 +103,86 @@ def render_chunk(
         _write_gif(painter, runs, path, start, on_progress)
         return path
     total = end - start
-    writer: SegmentWriter | RgbaVideoWriter
     if fmt.codec == "h264":
-        writer = SegmentWriter(
-            path, width=width, height=height, fps=props.fps, total=total, crf=crf,
-            preset=preset, on_progress=on_progress,
-        )  # fmt: skip
-    else:
-        writer = RgbaVideoWriter(
-            path, fmt, width=width, height=height, fps=props.fps, total=total,
-            transparent=painter.background is None, on_progress=on_progress,
-        )  # fmt: skip
+        _write_h264(painter, runs, path, total, crf, preset, on_progress)
+        return path
+    writer = RgbaVideoWriter(
+        path, fmt, width=width, height=height, fps=props.fps, total=total,
+        transparent=painter.background is None, on_progress=on_progress,
+    )  # fmt: skip
     try:
-        for picture, count, rows in ahead(_pictures(painter, runs, yuv=fmt.codec == "h264")):
-            if isinstance(writer, SegmentWriter):
-                writer.write(picture, count, rows)
-            else:
-                writer.write(picture, count)
+        for picture, count, _rows in ahead(_pictures(painter, runs, yuv=False)):
+            writer.write(picture, count)
         writer.close()
     except BaseException:
         writer.abort()
         raise
     return path
+
+
+def _write_h264(
+    painter: FramePainter,
+    runs: list[tuple[PictureKey, int]],
+    path: Path,
+    total: int,
+    crf: int,
+    preset: str,
+    on_progress: ProgressCallback | None,
+) -> None:
+    """The segment through x264: in a band of rows when the text allows one
+    (:mod:`renderlab.render.band`), else, or when the band turns out not to be exact, whole
+    pictures (progress then does not go back: it is reported again only past where it was)."""
+    reported = [0]
+
+    def progress(done: int, frames: int) -> None:
+        if on_progress is not None and (done > reported[0] or done == frames):
+            reported[0] = max(reported[0], done)
+            on_progress(done, frames)
+
+    def encode(band: tuple[int, int] | None) -> None:
+        canvas = YuvCanvas(painter.width, painter.height, painter.background, painter.colour)
+        writer = SegmentWriter(
+            path, width=painter.width, height=painter.height, fps=painter.props.fps,
+            total=total, crf=crf, preset=preset, on_progress=progress,
+            band=None if band is None else (band, canvas.background_yuv),
+        )  # fmt: skip
+        try:
+            for picture, count, rows in ahead(_pictures(painter, runs, yuv=True)):
+                writer.write(picture, count, rows)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+
+    band = plan_band(_text_rows(painter, runs), painter.height)
+    if band is not None:
+        try:
+            encode(band)
+            return
+        except BandUnavailable:
+            pass
+    encode(None)
+
+
+def _text_rows(painter: FramePainter, runs: list[tuple[PictureKey, int]]) -> list[tuple[int, int]]:
+    """The luma rows of the text in the pictures that reach farthest: the longest text, the
+    largest scale, the lowest and highest offsets. Any other picture whose text still falls
+    outside the band planned from these makes the band writer give up (and nothing is lost)."""
+    keys = {key for key, _ in runs if key != BLANK}
+    if not keys:
+        return []
+    reaching = {
+        max(keys, key=lambda k: (len(k.shown), k.scale, k.offset_px)),
+        max(keys, key=lambda k: (k.scale, len(k.shown))),
+        max(keys, key=lambda k: (k.offset_px, len(k.shown))),
+        min(keys, key=lambda k: (k.offset_px, -len(k.shown))),
+    }
+    rows = []
+    for key in reaching:
+        tile = painter.tile(key)
+        if tile is not None:
+            rows.append((tile.y, tile.y + tile.height))
+    return rows
 
 
 def _pictures(

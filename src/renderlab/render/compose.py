@@ -79,6 +79,11 @@ class YuvCanvas:
         return flat[quarter:].reshape(self.height // 2, self.width // 2)
 
     @property
+    def background_yuv(self) -> tuple[int, int, int]:
+        """The background's Y', Cb and Cr, as written."""
+        return int(self._bg_u8[0]), int(self._bg_u8[1]), int(self._bg_u8[2])
+
+    @property
     def rows(self) -> tuple[int, int] | None:
         """The luma rows (end exclusive) of the tile shown, or None when it shows none."""
         return None if self._dirty is None else (self._dirty[1], self._dirty[3])

@@ -21,6 +21,7 @@ import av
 import numpy as np
 from av.video.frame import PictureType
 
+from renderlab.render.band import BandEncoder
 from renderlab.render.gop import KeyframeClock
 from renderlab.render.h264 import StreamRewriter
 
@@ -45,7 +46,7 @@ from renderlab.render.h264 import StreamRewriter
 DEFAULT_CRF = 18  # Remotion's default for H.264
 MIN_CRF, MAX_CRF = 1, 51  # crf 0 is lossless High 4:4:4 Predictive, which many decoders refuse
 DEFAULT_PRESET = "veryfast"
-X264_PARAMS = "bframes=0:ref=1:keyint=infinite:rc-lookahead=1:subme=0:no-deblock=1"
+X264_PARAMS = "bframes=0:ref=1:keyint=infinite:rc-lookahead=1:subme=0:no-deblock=1:stitchable=1"
 PROGRESS_EVERY = 5  # frames between progress callbacks (and always at the end)
 
 ProgressCallback = Callable[[int, int], None]
@@ -146,7 +147,11 @@ class SegmentWriter(FrameMuxer):
         crf: int = DEFAULT_CRF,
         preset: str = DEFAULT_PRESET,
         on_progress: ProgressCallback | None = None,
+        band: tuple[tuple[int, int], tuple[int, int, int]] | None = None,
     ) -> None:
+        """``band``: (macroblock rows, background Y'CbCr) to give x264 only those rows of each
+        picture (:mod:`renderlab.render.band`; :class:`~renderlab.render.band.BandUnavailable`
+        from here or from any later call means: write this segment without one)."""
         self.path = path
         self.total = total
         self._clock = KeyframeClock(fps)
@@ -163,15 +168,24 @@ class SegmentWriter(FrameMuxer):
             ctx.color_trc = _COLOR_BT709
             ctx.colorspace = _COLOR_BT709
             ctx.color_range = _RANGE_MPEG
-            stream.options = {
+            options = {
                 "preset": preset,
                 "crf": str(crf),
                 "forced-idr": "1",
                 "x264-params": X264_PARAMS,
             }
+            stream.options = options
             ctx.open()
             self._stream = stream
-            self._rewriter = StreamRewriter(bytes(ctx.extradata or b""))
+            extradata = bytes(ctx.extradata or b"")
+            self._rewriter = StreamRewriter(extradata)
+            self._band: BandEncoder | None = None
+            if band is not None:
+                rows, background = band
+                self._band = BandEncoder(
+                    width, height, rows, background, options, encoder_threads(), extradata,
+                    path.parent,
+                )  # fmt: skip
         except BaseException:
             self._container.close()
             raise
@@ -203,7 +217,10 @@ class SegmentWriter(FrameMuxer):
         """
         if count < 1:
             raise ValueError("a picture is shown for at least one frame")
-        fill_yuv420p(self._frame, buffer, rows if self._sent else None)
+        if self._band is None:
+            fill_yuv420p(self._frame, buffer, rows if self._sent else None)
+        else:
+            self._band.fill(buffer, rows, whole=not self._sent)
         self._held_is_key = False
         self._key = None
         for shown, idr in self._clock.split(count):
@@ -218,7 +235,10 @@ class SegmentWriter(FrameMuxer):
         self._frame.pict_type = PictureType.I if idr else PictureType.NONE
         self._sent += 1
         self._pending.append([count])
-        self._mux(self._stream.encode(self._frame))
+        if self._band is not None:
+            self._mux(self._band.encode(idr))
+        else:
+            self._mux([(bytes(p), p.is_keyframe) for p in self._stream.encode(self._frame)])
 
     def _key_again(self, count: int) -> None:
         if self._pending:  # the keyframe is the last picture sent, still inside the encoder
@@ -230,12 +250,21 @@ class SegmentWriter(FrameMuxer):
 
     def close(self) -> None:
         """Flush the encoder and finish the file (faststart moves the index to the front)."""
-        self._mux(self._stream.encode(None))
+        if self._band is not None:
+            self._mux(self._band.flush())
+            self._band.close()
+        else:
+            self._mux([(bytes(p), p.is_keyframe) for p in self._stream.encode(None)])
         self._finish()
 
-    def _mux(self, packets: list[av.Packet]) -> None:
-        for packet in packets:
-            data, keyframe = bytes(packet), packet.is_keyframe
+    def abort(self) -> None:
+        if self._band is not None:
+            self._band.close()
+        super().abort()
+
+    def _mux(self, units: list[tuple[bytes, bool]]) -> None:
+        """Each access unit from the encoder (Annex B, keyframe or not), with its repeats."""
+        for data, keyframe in units:
             first, *copies = self._pending.popleft()
             self._show(data, keyframe, first)
             for count in copies:

@@ -378,6 +378,196 @@ def _cabac_skip_data(pic_size_mbs: int, slice_qp: int) -> bytes:
     return value.to_bytes(len(bits) // 8, "big")
 
 
+def skip_slice(
+    pps: Pps,
+    sps: Sps,
+    ref_idc: int,
+    frame_num: int,
+    poc_lsb: int,
+    first_mb: int = 0,
+    count: int | None = None,
+) -> bytes:
+    """A P slice (Annex B) of ``count`` skipped macroblocks from ``first_mb`` (default: the
+    rest of the picture): each copies its place in the previous picture."""
+    count = sps.pic_size_mbs - first_mb if count is None else count
+    w = BitWriter()
+    w.u(0, 1)  # forbidden_zero_bit
+    w.u(ref_idc, 2)
+    w.u(NAL_SLICE, 5)
+    w.ue(first_mb)  # first_mb_in_slice
+    w.ue(5 if count == sps.pic_size_mbs else 0)  # P (5: every slice of the picture is P)
+    w.ue(pps.pps_id)
+    if sps.separate_colour_plane:
+        w.u(0, 2)
+    w.u(frame_num, sps.log2_max_frame_num)
+    if not sps.frame_mbs_only:
+        w.u(0, 1)  # field_pic_flag
+    if sps.poc_type == 0:
+        w.u(poc_lsb, sps.log2_max_poc_lsb)
+        if pps.bottom_field_pic_order_present:
+            w.se(0)
+    elif sps.poc_type == 1 and not sps.delta_pic_order_always_zero:
+        w.se(0)
+        if pps.bottom_field_pic_order_present:
+            w.se(0)
+    if pps.redundant_pic_cnt_present:
+        w.ue(0)
+    w.u(0, 1)  # num_ref_idx_active_override_flag
+    w.u(0, 1)  # ref_pic_list_modification_flag_l0
+    if pps.weighted_pred:
+        w.ue(0)  # luma_log2_weight_denom
+        if sps.chroma_array_type != 0:
+            w.ue(0)  # chroma_log2_weight_denom
+        for _ in range(pps.num_ref_idx_l0_active):
+            w.u(0, 1)  # luma_weight_l0_flag
+            if sps.chroma_array_type != 0:
+                w.u(0, 1)  # chroma_weight_l0_flag
+    w.u(0, 1)  # adaptive_ref_pic_marking_mode_flag
+    if pps.cabac:
+        w.ue(0)  # cabac_init_idc
+    w.se(0)  # slice_qp_delta
+    if pps.deblocking_filter_control_present:
+        w.ue(1)  # disable_deblocking_filter_idc: nothing to filter anyway
+    if pps.cabac:
+        w.align(1)  # cabac_alignment_one_bit
+        rbsp = w.to_bytes() + _cabac_skip_data(count, pps.pic_init_qp)
+    else:
+        w.ue(count)  # mb_skip_run
+        w.u(1, 1)  # rbsp_stop_one_bit
+        w.align(0)
+        rbsp = w.to_bytes()
+    return join_annexb([rbsp[:1] + escape(rbsp[1:])])
+
+
+# --- slices, read whole and written back ----------------------------------------------------
+
+
+@dataclass
+class SliceHeader:
+    """A CABAC slice's header, field by field as read, and its slice data (byte aligned).
+
+    Written back with :func:`write_slice`, any named field changed: a slice encoded as a
+    picture of its own moves into a larger picture by a new ``first_mb``.
+    """
+
+    nal_header: int
+    fields: list[tuple[str, str, int, int]]  # (name or "", "u"/"ue"/"se", value, bits)
+    data: bytes
+
+    def value(self, name: str) -> int:
+        return next(v for n, _, v, _ in self.fields if n == name)
+
+
+class _FieldReader:
+    def __init__(self, data: bytes) -> None:
+        self.bits = BitReader(data)
+        self.fields: list[tuple[str, str, int, int]] = []
+
+    def u(self, n: int, name: str = "") -> int:
+        value = self.bits.u(n)
+        self.fields.append((name, "u", value, n))
+        return value
+
+    def ue(self, name: str = "") -> int:
+        value = self.bits.ue()
+        self.fields.append((name, "ue", value, 0))
+        return value
+
+    def se(self, name: str = "") -> int:
+        value = self.bits.se()
+        self.fields.append((name, "se", value, 0))
+        return value
+
+
+def read_slice(unit: bytes, sps_by_id: dict[int, Sps], pps_by_id: dict[int, Pps]) -> SliceHeader:
+    """The header of a slice NAL unit of a progressive, CABAC, I or P stream (7.3.3)."""
+    kind, ref_idc = unit[0] & 0x1F, (unit[0] >> 5) & 3
+    rbsp = unescape(unit[1:])
+    r = _FieldReader(rbsp)
+    r.ue("first_mb")
+    slice_type = r.ue("slice_type") % 5
+    pps = pps_by_id[r.ue("pps_id")]
+    sps = sps_by_id[pps.sps_id]
+    if not pps.cabac or not sps.frame_mbs_only or slice_type not in (0, 2):
+        raise BitstreamError("only progressive CABAC I and P slices are read whole")
+    if sps.separate_colour_plane:
+        r.u(2)
+    r.u(sps.log2_max_frame_num, "frame_num")
+    if kind == NAL_IDR:
+        r.ue("idr_pic_id")
+    if sps.poc_type == 0:
+        r.u(sps.log2_max_poc_lsb, "poc_lsb")
+        if pps.bottom_field_pic_order_present:
+            r.se()
+    elif sps.poc_type == 1 and not sps.delta_pic_order_always_zero:
+        r.se()
+        if pps.bottom_field_pic_order_present:
+            r.se()
+    if pps.redundant_pic_cnt_present:
+        r.ue()
+    if slice_type == 0:
+        _read_p_lists(r, sps, pps)
+    if ref_idc:
+        if kind == NAL_IDR:
+            r.u(1)  # no_output_of_prior_pics_flag
+            r.u(1)  # long_term_reference_flag
+        elif r.u(1):  # adaptive_ref_pic_marking_mode_flag
+            while (op := r.ue()) != 0:
+                for _ in range((op in (1, 2, 3, 4, 6)) + (op == 3)):
+                    r.ue()
+    if slice_type == 0:
+        r.ue()  # cabac_init_idc
+    r.se("qp_delta")
+    if pps.deblocking_filter_control_present and r.ue() != 1:
+        r.se()
+        r.se()
+    pos = r.bits.pos
+    while pos % 8:  # cabac_alignment_one_bit
+        if not r.bits.u(1):
+            raise BitstreamError("cabac_alignment_one_bit is 0")
+        pos += 1
+    return SliceHeader(unit[0], r.fields, rbsp[pos // 8 :])
+
+
+def _read_p_lists(r: _FieldReader, sps: Sps, pps: Pps) -> None:
+    """num_ref_idx override, ref_pic_list_modification and pred_weight_table of a P slice."""
+    refs = pps.num_ref_idx_l0_active
+    if r.u(1):  # num_ref_idx_active_override_flag
+        refs = r.ue() + 1
+    if r.u(1):  # ref_pic_list_modification_flag_l0
+        while r.ue() != 3:
+            r.ue()
+    if pps.weighted_pred:
+        r.ue()  # luma_log2_weight_denom
+        chroma = sps.chroma_array_type != 0
+        if chroma:
+            r.ue()
+        for _ in range(refs):
+            if r.u(1):
+                r.se()
+                r.se()
+            if chroma and r.u(1):
+                for _ in range(4):
+                    r.se()
+
+
+def write_slice(header: SliceHeader, **changes: int) -> bytes:
+    """The slice NAL unit (no start code) with the named fields changed."""
+    w = BitWriter()
+    w.u(header.nal_header, 8)
+    for name, kind, value, bits in header.fields:
+        value = changes.get(name, value) if name else value
+        if kind == "u":
+            w.u(value, bits)
+        elif kind == "ue":
+            w.ue(value)
+        else:
+            w.se(value)
+    w.align(1)  # cabac_alignment_one_bit
+    rbsp = w.to_bytes()
+    return rbsp[:1] + escape(rbsp[1:] + header.data)
+
+
 # --- the stream -------------------------------------------------------------------------------
 
 
@@ -448,58 +638,9 @@ class StreamRewriter:
         key = (pps, sps, self._ref_idc, frame_num, poc_lsb)
         unit = self._repeats.get(key)
         if unit is None:
-            unit = self._repeats[key] = self._skip_unit(pps, sps, frame_num, poc_lsb)
+            unit = self._repeats[key] = skip_slice(pps, sps, self._ref_idc, frame_num, poc_lsb)
         self._advance(True)
         return unit
-
-    def _skip_unit(self, pps: Pps, sps: Sps, frame_num: int, poc_lsb: int) -> bytes:
-        w = BitWriter()
-        w.u(0, 1)  # forbidden_zero_bit
-        w.u(self._ref_idc, 2)
-        w.u(NAL_SLICE, 5)
-        w.ue(0)  # first_mb_in_slice
-        w.ue(5)  # slice_type: P, every slice of the picture
-        w.ue(pps.pps_id)
-        if sps.separate_colour_plane:
-            w.u(0, 2)
-        w.u(frame_num, sps.log2_max_frame_num)
-        if not sps.frame_mbs_only:
-            w.u(0, 1)  # field_pic_flag
-        if sps.poc_type == 0:
-            w.u(poc_lsb, sps.log2_max_poc_lsb)
-            if pps.bottom_field_pic_order_present:
-                w.se(0)
-        elif sps.poc_type == 1 and not sps.delta_pic_order_always_zero:
-            w.se(0)
-            if pps.bottom_field_pic_order_present:
-                w.se(0)
-        if pps.redundant_pic_cnt_present:
-            w.ue(0)
-        w.u(0, 1)  # num_ref_idx_active_override_flag
-        w.u(0, 1)  # ref_pic_list_modification_flag_l0
-        if pps.weighted_pred:
-            w.ue(0)  # luma_log2_weight_denom
-            if sps.chroma_array_type != 0:
-                w.ue(0)  # chroma_log2_weight_denom
-            for _ in range(pps.num_ref_idx_l0_active):
-                w.u(0, 1)  # luma_weight_l0_flag
-                if sps.chroma_array_type != 0:
-                    w.u(0, 1)  # chroma_weight_l0_flag
-        w.u(0, 1)  # adaptive_ref_pic_marking_mode_flag
-        if pps.cabac:
-            w.ue(0)  # cabac_init_idc
-        w.se(0)  # slice_qp_delta
-        if pps.deblocking_filter_control_present:
-            w.ue(1)  # disable_deblocking_filter_idc: nothing to filter anyway
-        if pps.cabac:
-            w.align(1)  # cabac_alignment_one_bit
-            rbsp = w.to_bytes() + _cabac_skip_data(sps.pic_size_mbs, pps.pic_init_qp)
-        else:
-            w.ue(sps.pic_size_mbs)  # mb_skip_run
-            w.u(1, 1)  # rbsp_stop_one_bit
-            w.align(0)
-            rbsp = w.to_bytes()
-        return join_annexb([rbsp[:1] + escape(rbsp[1:])])
 
     def _poc_lsb(self, sps: Sps) -> int:
         return (2 * self._poc_frames) % (1 << sps.log2_max_poc_lsb)
