@@ -11,6 +11,7 @@ With ``--heights`` it prints instead what x264 costs a picture against the pictu
     python bench/x264.py [--repeat 3] [--without subme=0]
     python bench/x264.py --heights
     python bench/x264.py --flat     # does x264 reconstruct flat margins exactly, per crf?
+    python bench/x264.py --band     # the band of rows (render.band) against whole pictures
 """
 
 from __future__ import annotations
@@ -104,6 +105,31 @@ def compare(repeat: int, without: str) -> None:
     encode.X264_PARAMS = ours
 
 
+def band(repeat: int) -> None:
+    """Each style with the band of rows (renderlab's) and with whole pictures, in one run."""
+    import renderlab.render.chunks as chunks
+
+    planned = chunks.plan_band
+    print("{:11s} {:9s} {:>8s} {:>8s} {:>10s} {:>6s}".format(
+        "style", "pictures", "render", "bytes", "PSNR mean", "worst"))  # fmt: skip
+    with tempfile.TemporaryDirectory() as work:
+        for style in STYLES:
+            props = _props(style)
+            drawn = _drawn_luma(props)
+            rows = {}
+            for name, plan in (("whole", lambda *_: None), ("band", planned)):
+                chunks.plan_band = plan  # type: ignore[assignment]
+                seconds, size, decoded = _measure(
+                    props, encode.X264_PARAMS, Path(work) / "b.mp4", repeat
+                )
+                scores = [_psnr(d, e) for d, e in zip(decoded, drawn, strict=True)]
+                rows[name] = seconds
+                print(f"{style:11s} {name:9s} {seconds:7.3f}s {size:8d} {np.mean(scores):9.1f}"
+                      f"  {min(scores):5.1f}")  # fmt: skip
+            print(f"{style:11s} band / whole: {rows['band'] / rows['whole']:.2f}\n")
+    chunks.plan_band = planned
+
+
 def heights() -> None:
     threads = encode.encoder_threads()
     print(f"x264 veryfast, {encode.X264_PARAMS}, {threads} frame threads, 60 pictures each")
@@ -178,8 +204,11 @@ def main() -> None:
     parser.add_argument("--without", default="subme=0", help="the setting to compare without")
     parser.add_argument("--heights", action="store_true")
     parser.add_argument("--flat", action="store_true", help="are flat margins exact?")
+    parser.add_argument("--band", action="store_true", help="band of rows vs whole pictures")
     args = parser.parse_args()
-    if args.flat:
+    if args.band:
+        band(args.repeat)
+    elif args.flat:
         flat_margins()
     elif args.heights:
         heights()

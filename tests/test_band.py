@@ -74,6 +74,15 @@ def test_a_title_is_encoded_in_a_band_and_decodes_to_its_stills(tmp_path: Path, 
         assert (luma[:64] == background).all() and (luma[-64:] == background).all()
 
 
+def test_a_portrait_band_counts_the_cropped_macroblock_column(tmp_path: Path) -> None:
+    """1080 wide is 67.5 macroblocks: the stream has 68, the last one cropped."""
+    p = props(style="slide-up", text="Portrait", width=1080, height=1920, duration_in_frames=45)
+    out = tmp_path / "portrait.mp4"
+    render_chunk(p, 0, 45, out, width=1080, height=1920)
+    assert slices_per_picture(out)[0] == 3
+    check_frames(p, out, 1080, 1920)
+
+
 def test_when_x264_cannot_keep_the_edges_exact_whole_pictures_are_written(tmp_path: Path) -> None:
     """At crf 45 the band's flat edge rows are not reconstructed exactly: no band is used."""
     p = props(style="typewriter", text=TYPED, duration_in_frames=60)

@@ -12,9 +12,10 @@ what x264 predicted from: slices do not predict from each other, deblocking is o
 (``no-deblock``), and where a motion vector reaches past the band, x264 reads the band's edge
 row repeated and the decoder the real rows outside, which are equal only if both are the flat
 background. That holds for the outside (checked once, on the decoded flat slices) and, at the
-default quality, for the band's edge rows; the band's own stream is decoded as it goes and
-its edge rows compared, and any picture that breaks it (or whose text leaves the band) raises
-:class:`BandUnavailable`: the caller renders the whole pictures instead.
+default quality, for the band's edge rows: x264 writes its reconstruction of each band picture
+(``dump-yuv``) and the edge rows are compared there as the render goes. Any picture that
+breaks it (or whose text leaves the band) raises :class:`BandUnavailable`: the caller renders
+whole pictures instead.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def _flat_slices(
     opts = dict(options)
     opts.pop("crf", None)
     opts["qp"] = _FLAT_QP
-    if 0 < split < rows * (width // MB):
+    if 0 < split < rows * -(-width // MB):
         opts["x264-params"] += f":slice-max-mbs={split}"
     ctx = open_x264(width, rows * MB, opts, 1)
     sps, pps_by_id, pps_units = _parameter_sets(bytes(ctx.extradata or b""))
@@ -161,12 +162,16 @@ class BandEncoder:
         it away with the rest)."""
         self.width, self.height = width, height
         self.first, self.end = band
-        self.mb_width, self.mb_rows = width // MB, -(-height // MB)
         self.background = background
         self.top, self.bottom = self.first * MB, min(height, self.end * MB)  # luma rows
         self._sps, self._pps, pps_units = _parameter_sets(extradata)
         if len(self._pps) != 1 or not all(p.cabac for p in self._pps.values()):
             raise BandUnavailable("bands need CABAC and one PPS")
+        sps = self._sps[next(iter(self._pps.values())).sps_id]
+        # Macroblocks as the stream counts them: a width of 1080 is 68 of them, cropped.
+        self.mb_width, self.mb_rows = sps.width_mbs, sps.height_map_units
+        if not sps.frame_mbs_only or self.mb_rows != -(-height // MB):
+            raise BandUnavailable("bands need progressive frames")
         band_rows = self.end - self.first
         # x264 writes each picture's reconstruction here (its --dump-yuv), which is what the
         # edge rows are checked on: far cheaper than decoding the band again.

@@ -133,6 +133,22 @@ class FrameMuxer:
             self.on_progress(self._written, self.total)
 
 
+def _x264_stream(container: Any, width: int, height: int, fps: int, options: dict[str, str]) -> Any:
+    """The output's H.264 stream, its encoder open (BT.709, limited range, frame threads)."""
+    stream = container.add_stream("libx264", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    ctx = stream.codec_context
+    ctx.thread_type = "FRAME"
+    ctx.thread_count = encoder_threads()
+    ctx.color_primaries = _COLOR_BT709
+    ctx.color_trc = _COLOR_BT709
+    ctx.colorspace = _COLOR_BT709
+    ctx.color_range = _RANGE_MPEG
+    stream.options = options
+    ctx.open()
+    return stream
+
+
 class SegmentWriter(FrameMuxer):
     """Writes ``total`` frames, given as pictures with repeat counts, to an MP4 file."""
 
@@ -158,26 +174,15 @@ class SegmentWriter(FrameMuxer):
         self.on_progress = on_progress
         self._time_base = Fraction(1, fps)
         self._container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
+        options = {
+            "preset": preset,
+            "crf": str(crf),
+            "forced-idr": "1",
+            "x264-params": X264_PARAMS,
+        }
         try:
-            stream = self._container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            ctx = stream.codec_context
-            ctx.thread_type = "FRAME"
-            ctx.thread_count = encoder_threads()
-            ctx.color_primaries = _COLOR_BT709
-            ctx.color_trc = _COLOR_BT709
-            ctx.colorspace = _COLOR_BT709
-            ctx.color_range = _RANGE_MPEG
-            options = {
-                "preset": preset,
-                "crf": str(crf),
-                "forced-idr": "1",
-                "x264-params": X264_PARAMS,
-            }
-            stream.options = options
-            ctx.open()
-            self._stream = stream
-            extradata = bytes(ctx.extradata or b"")
+            self._stream = _x264_stream(self._container, width, height, fps, options)
+            extradata = bytes(self._stream.codec_context.extradata or b"")
             self._rewriter = StreamRewriter(extradata)
             self._band: BandEncoder | None = None
             if band is not None:
