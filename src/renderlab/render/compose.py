@@ -113,15 +113,17 @@ class YuvCanvas:
     def _blend_flat(
         self, tile: Tile, opacity: float, ys: np.ndarray, us: np.ndarray, vs: np.ndarray
     ) -> None:
+        # np.take, not lut[a]: a 1-D table read by a whole array is half the time that way.
         a = tile.alpha
         steps = np.arange(256, dtype=np.float32) * (opacity / 255.0)
-        ys[:] = _to_u8(self._bg[0] + steps * (self._fg[0] - self._bg[0]))[a]
-        quad = (
-            a[0::2, 0::2].astype(np.uint16) + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2]
-        )  # 0..1020: the 2x2 average coverage, times four
+        ys[:] = np.take(_to_u8(self._bg[0] + steps * (self._fg[0] - self._bg[0])), a)
+        quad = a[0::2, 0::2].astype(np.uint16)  # 0..1020: the 2x2 coverage sum
+        quad += a[1::2, 0::2]
+        quad += a[0::2, 1::2]
+        quad += a[1::2, 1::2]
         steps4 = np.arange(1021, dtype=np.float32) * (opacity / 1020.0)
-        us[:] = _to_u8(self._bg[1] + steps4 * (self._fg[1] - self._bg[1]))[quad]
-        vs[:] = _to_u8(self._bg[2] + steps4 * (self._fg[2] - self._bg[2]))[quad]
+        us[:] = np.take(_to_u8(self._bg[1] + steps4 * (self._fg[1] - self._bg[1])), quad)
+        vs[:] = np.take(_to_u8(self._bg[2] + steps4 * (self._fg[2] - self._bg[2])), quad)
 
     def _blend_colour(
         self, tile: Tile, opacity: float, ys: np.ndarray, us: np.ndarray, vs: np.ndarray

@@ -156,9 +156,11 @@ def _no_break_before(cluster: str) -> bool:
 class _FontPicker:
     """Per-cluster font choice: the first face that has every character the cluster needs."""
 
+    _CACHE_SIZE = 8192  # clusters remembered (emptied when full: a server sees many texts)
+
     def __init__(self, primary: FontFace) -> None:
         self.primary = primary
-        self._cache: dict[str, FontFace] = {}
+        self._cache: dict[str, FontFace | None] = {}  # None: the cluster takes its neighbour's
 
     # The fallbacks are found (pip registry, system font directories) only for a cluster the
     # primary font lacks or an emoji: most texts never need them.
@@ -172,14 +174,16 @@ class _FontPicker:
 
     def pick(self, cluster: str, previous: FontFace | None) -> FontFace:
         """Like a browser: the first font of the list that has the glyphs, per cluster."""
-        needed = [ord(ch) for ch in cluster if not _ignorable(ch)]
-        if not needed:  # a lone joiner or selector: shape it with its neighbour
-            return previous or self.primary
-        found = self._cache.get(cluster)
-        if found is None:
-            found = self._pick(cluster, needed)
+        if cluster in self._cache:
+            found = self._cache[cluster]
+        else:
+            needed = [ord(ch) for ch in cluster if not _ignorable(ch)]
+            # A lone joiner or selector (nothing needed) is shaped with its neighbour.
+            found = self._pick(cluster, needed) if needed else None
+            if len(self._cache) >= self._CACHE_SIZE:
+                self._cache.clear()
             self._cache[cluster] = found
-        return found
+        return found if found is not None else previous or self.primary
 
     def _pick(self, cluster: str, needed: list[int]) -> FontFace:
         if _emoji_presentation(cluster):
@@ -195,6 +199,13 @@ class _FontPicker:
             if covers(face, needed[0]):
                 return face
         return self.primary
+
+
+@lru_cache(maxsize=16)
+def _picker(primary: FontFace) -> _FontPicker:
+    """One picker per primary face, its choices kept between layouts (a typewriter lays out
+    every prefix of the same text)."""
+    return _FontPicker(primary)
 
 
 @lru_cache(maxsize=8192)
@@ -372,7 +383,7 @@ def layout(
     line_height = ascent + descent + gap
     max_width = frame_width - 2 * PADDING_X
     m = _Measurer(float(font_size), optical_size)
-    picker = _FontPicker(primary)
+    picker = _picker(primary)
     paragraphs = sanitize(text).split("\n")
     if len(paragraphs) > 1 and paragraphs[-1] == "":
         paragraphs.pop()  # a final newline opens no line of its own
