@@ -86,11 +86,13 @@ def _parameter_sets(extradata: bytes) -> tuple[dict[int, Sps], dict[int, Pps], l
 
 
 def open_x264(
-    width: int, height: int, options: dict[str, str], threads: int
+    width: int, height: int, options: dict[str, str], threads: int, fps: int = 30
 ) -> av.video.codeccontext.VideoCodecContext:
+    """An x264 encoder outside any container (its parameter sets in ``extradata``)."""
     ctx = av.CodecContext.create("libx264", "w")
     ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
-    ctx.time_base = Fraction(1, 30)
+    ctx.time_base = Fraction(1, fps)
+    ctx.framerate = Fraction(fps)
     ctx.thread_type = "FRAME"
     ctx.thread_count = threads
     ctx.flags |= av.codec.context.Flags.global_header
@@ -156,6 +158,7 @@ class BandEncoder:
         threads: int,
         extradata: bytes,
         scratch: Path,
+        fps: int = 30,
     ) -> None:
         """``scratch``: the directory of the output, where x264's reconstructions go (one at a
         time: the file is emptied as each is checked; a killed render's work directory takes
@@ -181,7 +184,7 @@ class BandEncoder:
         os.close(handle)
         self._recon = os.open(self._recon_path, os.O_RDWR)
         try:
-            self._open(options, threads, pps_units, band_rows)
+            self._open(options, threads, pps_units, band_rows, fps)
         except BaseException:
             self.close()
             raise
@@ -194,12 +197,18 @@ class BandEncoder:
         self._edges = self._edge_offsets(luma, band_rows * MB)
 
     def _open(
-        self, options: dict[str, str], threads: int, pps_units: list[bytes], band_rows: int
+        self,
+        options: dict[str, str],
+        threads: int,
+        pps_units: list[bytes],
+        band_rows: int,
+        fps: int,
     ) -> None:
-        """x264 at the band's height, and the flat slices around it."""
+        """x264 at the band's height (at the output's rate, for its rate control), and the
+        flat slices around it."""
         params = f"{options['x264-params']}:dump-yuv={self._recon_path}"
         self._x264 = open_x264(
-            self.width, band_rows * MB, {**options, "x264-params": params}, threads
+            self.width, band_rows * MB, {**options, "x264-params": params}, threads, fps
         )
         band_sps, self._band_pps, band_pps_units = _parameter_sets(
             bytes(self._x264.extradata or b"")

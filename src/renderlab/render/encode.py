@@ -189,7 +189,7 @@ class SegmentWriter(FrameMuxer):
                 rows, background = band
                 self._band = BandEncoder(
                     width, height, rows, background, options, encoder_threads(), extradata,
-                    path.parent,
+                    path.parent, fps,
                 )  # fmt: skip
         except BaseException:
             self._container.close()
