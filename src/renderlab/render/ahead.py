@@ -2,8 +2,9 @@
 
 x264 and libvpx run outside the GIL (PyAV releases it around ``avcodec_send_frame``), so a
 thread that lays out, rasterises and composites the next pictures meanwhile uses the core
-the encoder leaves: on 2 cores the 100-character typewriter's render takes ... instead of ...
-(docs/performance.md). The pictures come out in order; an error on either side stops both.
+the encoder leaves: on 2 cores the 100-character typewriter's render took 0.63-0.65 s instead
+of 0.69 s (docs/performance.md); it is the drawing now that the encoder waits for. The
+pictures come out in order; an error on either side stops both.
 """
 
 from __future__ import annotations
