@@ -17,7 +17,7 @@ from renderlab.render.compose import YuvCanvas
 from renderlab.render.encode import SegmentWriter
 from renderlab.render.frames import FramePainter
 from renderlab.render.h264 import NAL_IDR, NAL_SLICE, read_slice, split_annexb, write_slice
-from tests.render_helpers import decode_luma, mean_abs_diff, props, still_luma
+from tests.render_helpers import decode_luma, mean_abs_diff, play_in_chromium, props, still_luma
 
 W, H = 1280, 720
 TYPED = "The quick brown fox jumps over the lazy dog, twice."
@@ -155,3 +155,17 @@ def test_a_slice_header_read_and_written_back_is_the_same_bytes(tmp_path: Path) 
         assert write_slice(header) == unit
         moved = read_slice(write_slice(header, first_mb=120), sps, pps)
         assert moved.value("first_mb") == 120 and moved.data == header.data
+
+
+def test_a_band_encoded_video_plays_in_a_browser(tmp_path: Path) -> None:
+    """Chromium's decoder, not only FFmpeg's, plays the stitched slices to the last frame."""
+    p = props(style="typewriter", text="Plays in a band", color="#00FF00", duration_in_frames=60)
+    out = tmp_path / "web.mp4"
+    render_video(p, out, width=W, height=H)
+    assert slices_per_picture(out)[0] == 3
+    played = play_in_chromium(out)
+    assert played["ended"] and played["duration"] == pytest.approx(2.0, abs=1e-3)
+    assert (played["width"], played["height"]) == (W, H)
+    assert played["frames"] == 60
+    last = decode_luma(out)[-1]
+    assert played["lit"] == pytest.approx(int((last > 100).sum()), rel=0.15)
