@@ -153,6 +153,9 @@ def _no_break_before(cluster: str) -> bool:
     return 0x3000 <= cp <= 0x303F or 0xFF00 <= cp <= 0xFFEF  # CJK closing punctuation and such
 
 
+_UNKNOWN = object()  # a cluster the picker has not chosen for yet
+
+
 class _FontPicker:
     """Per-cluster font choice: the first face that has every character the cluster needs."""
 
@@ -160,7 +163,7 @@ class _FontPicker:
 
     def __init__(self, primary: FontFace) -> None:
         self.primary = primary
-        self._cache: dict[str, FontFace | None] = {}  # None: the cluster takes its neighbour's
+        self._cache: dict[str, object] = {}  # a face, or None: the cluster takes its neighbour's
 
     # The fallbacks are found (pip registry, system font directories) only for a cluster the
     # primary font lacks or an emoji: most texts never need them.
@@ -174,16 +177,17 @@ class _FontPicker:
 
     def pick(self, cluster: str, previous: FontFace | None) -> FontFace:
         """Like a browser: the first font of the list that has the glyphs, per cluster."""
-        if cluster in self._cache:
-            found = self._cache[cluster]
-        else:
+        # One dict read: pickers are shared between threads (the API draws stills in several),
+        # and another may empty the cache between a membership test and a read.
+        found = self._cache.get(cluster, _UNKNOWN)
+        if found is _UNKNOWN:
             needed = [ord(ch) for ch in cluster if not _ignorable(ch)]
             # A lone joiner or selector (nothing needed) is shaped with its neighbour.
             found = self._pick(cluster, needed) if needed else None
             if len(self._cache) >= self._CACHE_SIZE:
                 self._cache.clear()
             self._cache[cluster] = found
-        return found if found is not None else previous or self.primary
+        return found if isinstance(found, FontFace) else previous or self.primary
 
     def _pick(self, cluster: str, needed: list[int]) -> FontFace:
         if _emoji_presentation(cluster):
