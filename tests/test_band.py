@@ -13,7 +13,7 @@ import pytest
 
 from renderlab.render import render_chunk, render_still, render_video
 from renderlab.render.band import BandUnavailable, _parameter_sets, plan_band
-from renderlab.render.compose import YuvCanvas
+from renderlab.render.compose import YuvCanvas, background_yuv
 from renderlab.render.encode import SegmentWriter
 from renderlab.render.frames import FramePainter
 from renderlab.render.h264 import NAL_IDR, NAL_SLICE, read_slice, split_annexb, write_slice
@@ -103,7 +103,7 @@ def test_text_outside_the_planned_band_is_refused_and_leaves_nothing(tmp_path: P
     canvas = YuvCanvas(W, H, painter.background, painter.colour)
     out = tmp_path / "refused.mp4"
     writer = SegmentWriter(
-        out, width=W, height=H, fps=30, total=40, band=((2, 10), canvas.background_yuv)
+        out, width=W, height=H, fps=30, total=40, band=((2, 10), background_yuv(painter.background))
     )
     canvas.paint(painter.tile(painter.picture_key(painter.state(35))), 1.0)
     assert canvas.rows is not None and canvas.rows[0] > 10 * 16  # the text is mid-frame

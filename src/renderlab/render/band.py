@@ -48,6 +48,7 @@ from renderlab.render.h264 import (
     split_annexb,
     write_slice,
 )
+from renderlab.render.planes import copy_rows, fill_flat, frame_planes
 
 MB = 16
 MARGIN_MBS = 2  # macroblock rows of background kept between the text and the band's edges
@@ -101,18 +102,6 @@ def open_x264(
     return ctx
 
 
-def _planes(frame: av.VideoFrame) -> list[np.ndarray]:
-    return [
-        np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
-        for plane in frame.planes
-    ]
-
-
-def _fill_flat(frame: av.VideoFrame, yuv: tuple[int, int, int]) -> None:
-    for plane, value in zip(_planes(frame), yuv, strict=True):
-        plane[:] = value
-
-
 @lru_cache(maxsize=16)
 def _flat_slices(
     width: int, rows: int, split: int, yuv: tuple[int, int, int], options: tuple, pps: bytes
@@ -129,7 +118,7 @@ def _flat_slices(
     if pps_units != [pps]:
         raise BandUnavailable("the flat slices' PPS differs")
     frame = av.VideoFrame(width, rows * MB, "yuv420p")
-    _fill_flat(frame, yuv)
+    fill_flat(frame, yuv)
     frame.pts = 0
     data = b"".join(bytes(p) for p in [*ctx.encode(frame), *ctx.encode(None)])
     decoder = av.CodecContext.create("h264", "r")
@@ -137,7 +126,7 @@ def _flat_slices(
     pictures = decoder.decode(av.Packet(data)) + decoder.decode(None)
     if len(pictures) != 1 or any(
         (plane[:, : (width if i == 0 else width // 2)] != value).any()
-        for i, (plane, value) in enumerate(zip(_planes(pictures[0]), yuv, strict=True))
+        for i, (plane, value) in enumerate(zip(frame_planes(pictures[0]), yuv, strict=True))
     ):
         raise BandUnavailable("x264 does not reconstruct the flat background exactly")
     units = [u for u in split_annexb(data) if u[0] & 0x1F == NAL_IDR]
@@ -189,8 +178,9 @@ class BandEncoder:
             self.close()
             raise
         self._frame = av.VideoFrame(width, band_rows * MB, "yuv420p")
-        _fill_flat(self._frame, background)  # rows past the picture's end stay background
+        fill_flat(self._frame, background)  # rows past the picture's end stay background
         self._sent = 0
+        self._skips: dict[int, list[tuple[int, bytes]]] = {}
         self._checked = 0  # pictures whose reconstruction was checked
         luma = width * band_rows * MB
         self._recon_size = luma * 3 // 2
@@ -233,22 +223,8 @@ class BandEncoder:
             raise BandUnavailable(f"text at rows {rows[0]}-{rows[1]} leaves the band")
         top, bottom = (self.top, self.bottom) if whole or rows is None else rows
         top, bottom = max(top, self.top), min(bottom, self.bottom)
-        top, bottom = top - top % 2, bottom + bottom % 2
-        if top >= bottom:
-            return
-        w, h = self.width, self.height
-        flat = buffer.reshape(-1)
-        quarter = (w // 2) * (h // 2)
-        sources = (
-            flat[: w * h].reshape(h, w),
-            flat[w * h : w * h + quarter].reshape(h // 2, w // 2),
-            flat[w * h + quarter : w * h + 2 * quarter].reshape(h // 2, w // 2),
-        )
-        for index, (plane, source) in enumerate(zip(_planes(self._frame), sources, strict=True)):
-            shift = 0 if index == 0 else 1
-            lo, hi = top >> shift, bottom >> shift
-            band_lo = self.top >> shift
-            plane[lo - band_lo : hi - band_lo, : source.shape[1]] = source[lo:hi]
+        if top < bottom:
+            copy_rows(self._frame, buffer, self.width, self.height, (top, bottom), at=self.top)
 
     def encode(self, idr: bool) -> list[tuple[bytes, bool]]:
         """Encode the band taken by :meth:`fill` (as an IDR picture if ``idr``); returns
@@ -346,6 +322,13 @@ class BandEncoder:
         return first_mb, write_slice(header, first_mb=first_mb, idr_pic_id=idr_pic_id)
 
     def _skipped(self, ref_idc: int) -> list[tuple[int, bytes]]:
+        """The skipped rows above and below, the same bytes for every P picture of a
+        reference kind (the stream's rewriter numbers them afterwards)."""
+        if ref_idc not in self._skips:
+            self._skips[ref_idc] = self._skip_slices(ref_idc)
+        return self._skips[ref_idc]
+
+    def _skip_slices(self, ref_idc: int) -> list[tuple[int, bytes]]:
         pps = next(iter(self._pps.values()))
         sps = self._sps[pps.sps_id]
         out = []

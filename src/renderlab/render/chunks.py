@@ -25,7 +25,7 @@ from renderlab.limits import Limits
 from renderlab.render import gif
 from renderlab.render.ahead import DEPTH, ahead
 from renderlab.render.band import BandUnavailable, plan_band
-from renderlab.render.compose import YuvCanvas
+from renderlab.render.compose import YuvCanvas, background_yuv
 from renderlab.render.encode import DEFAULT_CRF, DEFAULT_PRESET, ProgressCallback, SegmentWriter
 from renderlab.render.formats import OutputFormat, get_format
 from renderlab.render.frames import BLANK, FramePainter, PictureKey
@@ -140,11 +140,10 @@ def _write_h264(
             on_progress(done, frames)
 
     def encode(band: tuple[int, int] | None) -> None:
-        canvas = YuvCanvas(painter.width, painter.height, painter.background, painter.colour)
         writer = SegmentWriter(
             path, width=painter.width, height=painter.height, fps=painter.props.fps,
             total=total, crf=crf, preset=preset, on_progress=progress,
-            band=None if band is None else (band, canvas.background_yuv),
+            band=None if band is None else (band, background_yuv(painter.background)),
         )  # fmt: skip
         try:
             for picture, count, rows in ahead(_pictures(painter, runs, yuv=True)):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from renderlab.render.planes import buffer_planes
 from renderlab.render.raster import Tile
 
 RGB = tuple[int, int, int]
@@ -41,6 +42,12 @@ def _to_u8(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
+def background_yuv(background: RGB | None) -> tuple[int, int, int]:
+    """The Y', Cb and Cr a frame's background is written in (a transparent one is black)."""
+    y, u, v = _to_u8(rgb_to_yuv(np.array(background or BLACK)))
+    return int(y), int(u), int(v)
+
+
 class YuvCanvas:
     """One reusable yuv420p frame (I420 layout: Y, then U, then V) showing at most one tile.
 
@@ -55,7 +62,7 @@ class YuvCanvas:
         self.buffer = np.empty((height * 3 // 2, width), dtype=np.uint8)
         self._bg = rgb_to_yuv(np.array(background or BLACK))
         self._fg = rgb_to_yuv(np.array(colour))
-        bg = _to_u8(self._bg)
+        bg = np.array(background_yuv(background), dtype=np.uint8)
         self._bg_u8 = bg
         self.y[:] = bg[0]
         self.u[:] = bg[1]
@@ -64,24 +71,15 @@ class YuvCanvas:
 
     @property
     def y(self) -> np.ndarray:
-        return self.buffer[: self.height]
+        return buffer_planes(self.buffer, self.width, self.height)[0]
 
     @property
     def u(self) -> np.ndarray:
-        quarter = self.height // 2 * self.width // 2
-        flat = self.buffer[self.height :].reshape(-1)
-        return flat[:quarter].reshape(self.height // 2, self.width // 2)
+        return buffer_planes(self.buffer, self.width, self.height)[1]
 
     @property
     def v(self) -> np.ndarray:
-        quarter = self.height // 2 * self.width // 2
-        flat = self.buffer[self.height :].reshape(-1)
-        return flat[quarter:].reshape(self.height // 2, self.width // 2)
-
-    @property
-    def background_yuv(self) -> tuple[int, int, int]:
-        """The background's Y', Cb and Cr, as written."""
-        return int(self._bg_u8[0]), int(self._bg_u8[1]), int(self._bg_u8[2])
+        return buffer_planes(self.buffer, self.width, self.height)[2]
 
     @property
     def rows(self) -> tuple[int, int] | None:

@@ -24,6 +24,7 @@ from av.video.frame import PictureType
 from renderlab.render.band import BandEncoder
 from renderlab.render.gop import KeyframeClock
 from renderlab.render.h264 import StreamRewriter
+from renderlab.render.planes import copy_rows
 
 # Encoder settings (not user-facing limits). veryfast is the comparison's preset; bframes=0 is
 # what lets repeats be written as skip pictures (x264 then uses pic_order_cnt_type 2, and no
@@ -41,8 +42,11 @@ from renderlab.render.h264 import StreamRewriter
 # above what a viewer sees at crf 18). subme=0 (whole-pixel motion search): x264 otherwise
 # interpolates every reference picture to half pixels, a fixed cost per 1080p picture as large
 # as the rest of the encoding of these pictures of flat text; without it each style encodes
-# 25-36 % faster at the same PSNR (to 0.1 dB), files 7-20 % larger. docs/performance.md has
-# both measurements (bench/x264.py).
+# 26-44 % faster at the same PSNR (to 0.1 dB), files 7-19 % larger. no-deblock: the loop
+# filter softens text's edges, which are real ones: PSNR +0.9 to +2.7 dB at the same size and
+# time. stitchable=1: parameter sets that do not depend on the content, so that the band of
+# rows (render.band) and the whole picture differ only in size. docs/performance.md has the
+# measurements (bench/x264.py).
 DEFAULT_CRF = 18  # Remotion's default for H.264
 MIN_CRF, MAX_CRF = 1, 51  # crf 0 is lossless High 4:4:4 Predictive, which many decoders refuse
 DEFAULT_PRESET = "veryfast"
@@ -66,30 +70,9 @@ def encoder_threads() -> int:
 def fill_yuv420p(
     frame: av.VideoFrame, buffer: np.ndarray, rows: tuple[int, int] | None = None
 ) -> None:
-    """Copy an I420 buffer ((h * 3/2, w): Y, then U, then V) into ``frame``, plane by plane;
-    with ``rows`` (luma rows, end exclusive) only those rows and their chroma rows: the rest
-    of ``frame`` already holds them.
-
-    Not ``from_numpy_buffer``: PyAV 18 derives the height from it as rows // 6 * 4, so at
-    heights with h mod 4 == 2 the frame is 2 rows short and its chroma planes start 2 rows
-    early (the text's colour sits below its glyphs). Planes may also have padded lines.
-    """
-    width, height = frame.width, frame.height
-    top, bottom = rows if rows is not None else (0, height)
-    top, bottom = max(0, top - top % 2), min(height, bottom + bottom % 2)  # whole chroma rows
-    flat = buffer.reshape(-1)
-    luma = width * height
-    chroma = (width // 2) * (height // 2)
-    sources = (
-        flat[:luma].reshape(height, width),
-        flat[luma : luma + chroma].reshape(height // 2, width // 2),
-        flat[luma + chroma : luma + 2 * chroma].reshape(height // 2, width // 2),
-    )
-    for index, (plane, source) in enumerate(zip(frame.planes, sources, strict=True)):
-        first, end = (top, bottom) if index == 0 else (top // 2, bottom // 2)
-        cols = source.shape[1]
-        view = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
-        view[first:end, :cols] = source[first:end]
+    """Copy the I420 ``buffer`` ((h * 3/2, w)) into ``frame``; with ``rows`` (luma rows, end
+    exclusive) only those and their chroma rows: the rest of ``frame`` already holds them."""
+    copy_rows(frame, buffer, frame.width, frame.height, rows or (0, frame.height))
 
 
 class FrameMuxer:
@@ -133,13 +116,15 @@ class FrameMuxer:
             self.on_progress(self._written, self.total)
 
 
-def _x264_stream(container: Any, width: int, height: int, fps: int, options: dict[str, str]) -> Any:
+def _x264_stream(
+    container: Any, width: int, height: int, fps: int, options: dict[str, str], threads: int
+) -> Any:
     """The output's H.264 stream, its encoder open (BT.709, limited range, frame threads)."""
     stream = container.add_stream("libx264", rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     ctx = stream.codec_context
     ctx.thread_type = "FRAME"
-    ctx.thread_count = encoder_threads()
+    ctx.thread_count = threads
     ctx.color_primaries = _COLOR_BT709
     ctx.color_trc = _COLOR_BT709
     ctx.colorspace = _COLOR_BT709
@@ -181,7 +166,10 @@ class SegmentWriter(FrameMuxer):
             "x264-params": X264_PARAMS,
         }
         try:
-            self._stream = _x264_stream(self._container, width, height, fps, options)
+            # With a band, this encoder only gives the stream its parameter sets (the same
+            # whatever its thread count): no thread pool for it.
+            threads = encoder_threads() if band is None else 1
+            self._stream = _x264_stream(self._container, width, height, fps, options, threads)
             extradata = bytes(self._stream.codec_context.extradata or b"")
             self._rewriter = StreamRewriter(extradata)
             self._band: BandEncoder | None = None

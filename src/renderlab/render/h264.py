@@ -9,6 +9,10 @@ Because these pictures are reference pictures, ``frame_num`` (and, with ``pic_or
 0, the picture order count) of every later picture from the encoder must count them too:
 :class:`StreamRewriter` renumbers the encoder's slices as they pass. Only fixed-width fields are
 rewritten, so no other bit moves. Everything follows ITU-T H.264 sections 7.3 and 9.3.
+
+:func:`read_slice` and :func:`write_slice` read a slice header whole and write it back with
+fields changed, which is how :mod:`renderlab.render.band` moves a band's slices into the
+full picture; :func:`skip_slice` writes skipped macroblocks for any run of a picture.
 """
 
 from __future__ import annotations
