@@ -11,7 +11,9 @@ never the internal row id.
 
 from __future__ import annotations
 
+import functools
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -130,6 +132,48 @@ class GenerationOut(BaseModel):
             created_at=ms_to_rfc3339(generation.created_at) or "",
             latest_render=latest,
         )
+
+    @classmethod
+    def json_of(cls, generation: Any, token_identifier: str, latest: RenderOut | None) -> bytes:
+        """``of(...).model_dump_json()`` for a generation read as ``GenerationSnapshot``
+        (``animation_props`` the stored JSON text), byte for byte, with the generation's part
+        serialised once: a generation never changes after it is stored, and its read is the
+        render read plus that part (its props parsed and rebuilt were a third of the gap)."""
+        head = _generation_head(
+            generation.id,
+            token_identifier,
+            generation.prompt,
+            generation.animation_props,
+            generation.status,
+            generation.created_at,
+        )
+        tail = b"null" if latest is None else latest.__pydantic_serializer__.to_json(latest)
+        return head + tail + b"}"
+
+
+_NULL_TAIL = b'"latest_render":null}'
+
+
+@functools.lru_cache(maxsize=4096)
+def _generation_head(
+    id: str, token_identifier: str, prompt: str | None, props: str, status: str, created_at: int
+) -> bytes:
+    """A generation's JSON up to its ``latest_render`` value (the object's last field)."""
+    row = _StoredGeneration(id, prompt, json.loads(props), status, created_at)
+    whole = GenerationOut.of(row, token_identifier, None)
+    body = whole.__pydantic_serializer__.to_json(whole)
+    if not body.endswith(_NULL_TAIL):  # a field added after latest_render would break this
+        raise AssertionError("latest_render must stay GenerationOut's last field")
+    return body[: -len(b"null}")]
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredGeneration:
+    id: str
+    prompt: str | None
+    animation_props: dict[str, Any]
+    status: str
+    created_at: int
 
 
 class GenerationPage(BaseModel):

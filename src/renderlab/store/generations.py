@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Text, bindparam, cast, select
 from sqlalchemy.orm import Session, aliased
 
 from renderlab.compositions import TextAnimationProps
@@ -53,7 +53,8 @@ class GenerationSnapshot:
     id: str
     user_id: str
     prompt: str | None
-    animation_props: dict[str, Any]
+    animation_props: str
+    """The stored JSON text (``GenerationOut.json_of`` parses it once per generation)."""
     status: str
     created_at: int
 
@@ -62,14 +63,19 @@ _GENERATION_COLUMNS = (
     Generation.id,
     Generation.user_id,
     Generation.prompt,
-    Generation.animation_props,
+    # As stored: the API serialises a generation once (``GenerationOut.json_of``), and parsing
+    # the props of every read only to find them in that cache cost as much as the rest.
+    cast(Generation.animation_props, Text).label("animation_props"),
     Generation.status,
     Generation.created_at,
 )
 _newer = aliased(Render)
+# Only the generation in the subquery, so that it is a search of ``by_generation``: with the
+# user's id there too, SQLite chose ``by_user`` and walked the user's renders, newest first,
+# until one of this generation came up. The render's owner is checked in the join instead.
 _NEWEST_RENDER_ID = (
     select(_newer.id)
-    .where(_newer.generation_id == Generation.id, _newer.user_id == Generation.user_id)
+    .where(_newer.generation_id == Generation.id)
     .order_by(_newer.created_at.desc(), _newer.id.desc())
     .limit(1)
     .correlate(Generation)
@@ -78,7 +84,7 @@ _NEWEST_RENDER_ID = (
 _WITH_NEWEST_RENDER = (
     select(*_GENERATION_COLUMNS, *RENDER_COLUMNS)
     .select_from(Generation)
-    .outerjoin(Render, Render.id == _NEWEST_RENDER_ID)
+    .outerjoin(Render, (Render.id == _NEWEST_RENDER_ID) & (Render.user_id == Generation.user_id))
     .where(Generation.id == bindparam("generation_id"), Generation.user_id == bindparam("user_id"))
 )
 

@@ -187,15 +187,17 @@ def route(
 
 
 def json_response(
-    model: BaseModel, status_code: int = 200, headers: Mapping[str, str] | None = None
+    model: BaseModel | bytes, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """Serialise with pydantic's own encoder, skipping FastAPI's re-validation of the value
-    (the route built it from typed fields): it is the hot path of every read.
+    (the route built it from typed fields): it is the hot path of every read. ``bytes`` are
+    a model's JSON serialised already (``GenerationOut.json_of``).
 
     ``Cache-Control: no-store``: these answers are one user's data and carry signed download
     URLs or tokens, which no shared or browser cache should keep."""
+    body = model if isinstance(model, bytes) else model.__pydantic_serializer__.to_json(model)
     return Response(
-        model.model_dump_json(),
+        body,
         status_code=status_code,
         media_type="application/json",
         headers={**NO_STORE, **headers} if headers else NO_STORE,

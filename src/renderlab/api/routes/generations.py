@@ -117,9 +117,8 @@ def _list(ctx: ApiContext, me: Principal, query: PageQuery) -> Response:
 
 def _get(ctx: ApiContext, me: Principal, generation_id: str) -> Response:
     generation, latest = store.get_with_newest_render(ctx.services.db, me.user_id, generation_id)
-    return json_response(
-        GenerationOut.of(generation, me.token_identifier, _render_or_none(ctx, latest, me))
-    )
+    out = _render_or_none(ctx, latest, me)
+    return json_response(GenerationOut.json_of(generation, me.token_identifier, out))
 
 
 def _render_or_none(ctx: ApiContext, render: Any, me: Principal) -> RenderOut | None:
