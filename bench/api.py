@@ -211,8 +211,44 @@ async def run_phase(
     )
 
 
+class Sweeper:
+    """Ends the pending renders every ``every_ms``, as a worker pool would take them, in a
+    thread of this (client) process: with no workers and the concurrency cap raised, each
+    bench user would otherwise pile up hundreds of pending renders, and every start's count of
+    them (``check_concurrency``) walk them all, a cost no deployment has (the cap, 2 by
+    default, bounds a user's running renders)."""
+
+    def __init__(self, url: str, every_ms: int) -> None:
+        import threading
+
+        self.url, self.every_s = url, every_ms / 1000
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.url)
+        while not self.stop.wait(self.every_s):
+            with engine.begin() as connection:
+                connection.execute(
+                    text("UPDATE renders SET status = 'failed' WHERE status = 'pending'")
+                )
+        engine.dispose()
+
+    def __enter__(self) -> Sweeper:
+        if self.every_s > 0:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(10)
+
+
 async def bench(
-    port: int, server_pid: int | list[int], tokens: list[str], seconds: float
+    port: int, server_pid: int | list[int], tokens: list[str], seconds: float, sweeper: Sweeper
 ) -> list[Phase]:
     clients: list[dict[str, str]] = []
     for token in tokens:
@@ -230,8 +266,9 @@ async def bench(
     def read(state: dict[str, str]) -> tuple[str, str, bytes, int]:
         return "GET", f"/v1/renders/{state['render']}", b"", 200
 
-    await run_phase("warm-up", port, server_pid, clients, 1.0, create)
-    creations = await run_phase("creations", port, server_pid, clients, seconds, create)
+    with sweeper:
+        await run_phase("warm-up", port, server_pid, clients, 1.0, create)
+        creations = await run_phase("creations", port, server_pid, clients, seconds, create)
     reads = await run_phase("reads", port, server_pid, clients, seconds, read)
     return [creations, reads]
 
@@ -273,7 +310,9 @@ def wait_for(port: int, timeout: float = 20) -> None:
     raise RuntimeError("server did not start")
 
 
-def run_against(kind: str, concurrency: int, seconds: float, processes: int) -> list[Phase]:
+def run_against(
+    kind: str, concurrency: int, seconds: float, processes: int, sweep_ms: int
+) -> list[Phase]:
     from sqlalchemy import create_engine, text
 
     from renderlab.db import upgrade
@@ -296,7 +335,9 @@ def run_against(kind: str, concurrency: int, seconds: float, processes: int) -> 
         "RENDERLAB_DATA_DIR": str(data),
         "RENDERLAB_DATABASE_URL": url,
         "RENDERLAB_RENDERS_PER_HOUR": "1000000",
-        "RENDERLAB_MAX_CONCURRENT_RENDERS": "10000",  # no workers: every render stays pending
+        # No workers: a render stays pending until the sweeper ends it (or, without one, for
+        # good), and a client starts the next before then.
+        "RENDERLAB_MAX_CONCURRENT_RENDERS": "10000",
         "RENDERLAB_JWT_SECRET": "bench-secret-" + "x" * 40,
     }
     servers = [
@@ -311,7 +352,8 @@ def run_against(kind: str, concurrency: int, seconds: float, processes: int) -> 
         wait_for(port)
         time.sleep(1.0 if processes > 1 else 0)  # let every server bind before clients connect
         tokens = make_tokens(env["RENDERLAB_JWT_SECRET"], concurrency)
-        return asyncio.run(bench(port, [s.pid for s in servers], tokens, seconds))
+        sweeper = Sweeper(url, sweep_ms)
+        return asyncio.run(bench(port, [s.pid for s in servers], tokens, seconds, sweeper))
     finally:
         for server in servers:
             server.terminate()
@@ -348,6 +390,12 @@ def main() -> None:
         default=1,
         help="API server processes sharing the port (renderlab serve runs one)",
     )
+    parser.add_argument(
+        "--sweep-ms",
+        type=int,
+        default=200,
+        help="end pending renders this often, as workers would take them (0: never)",
+    )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
@@ -361,13 +409,14 @@ def main() -> None:
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     print(
         f"{os.cpu_count()} cores, {args.clients} concurrent clients, {args.seconds:g} s a phase, "
-        f"{args.processes} server process(es)"
+        f"{args.processes} server process(es), pending renders ended every {args.sweep_ms} ms"
     )
     bare = measure_bare(args.clients, args.seconds)
     print(bare.line())
     for kind in kinds:
         print(f"-- {kind}")
-        for phase in run_against(kind, args.clients, args.seconds, args.processes):
+        phases = run_against(kind, args.clients, args.seconds, args.processes, args.sweep_ms)
+        for phase in phases:
             print(phase.line(bare))
 
 

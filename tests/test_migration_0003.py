@@ -27,7 +27,7 @@ def test_upgrade_from_a_populated_0002_keeps_rows_and_adds_the_index(fresh_url: 
         done, waiting = session.get(Render, "r1"), session.get(Render, "r2")
         assert done is not None and waiting is not None
         assert (done.status, done.output_size, waiting.status) == ("complete", 1234, "pending")
-        running = session.execute(_RUNNING, {"user_id": "u1"}).scalar_one()
+        running = session.execute(_RUNNING, {"user_id": "u1", "cap": 10}).scalar_one()
         assert running == 1
     if engine.dialect.name == "sqlite":  # the count's predicate, as _RUNNING writes it
         with engine.connect() as connection:

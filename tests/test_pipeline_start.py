@@ -168,3 +168,38 @@ def test_idempotency_key_expires(services: Services, clock) -> None:
     clock.advance(services.limits.idempotency_ttl_ms + 1)
     second, created = start_render(services, user, RenderRequest(generation), idempotency_key="k")
     assert created and second.id != first.id
+
+
+def test_stored_props_are_read_by_content_and_a_row_that_fails_is_refused_each_time(
+    services: Services,
+) -> None:
+    """The start's validated props are cached by the stored text, never by generation id:
+    a row that changes (an operator's fix, a migration) is read anew, and props that no longer
+    validate fail every start rather than once."""
+    import json
+
+    from pydantic import ValidationError
+    from sqlalchemy import text
+
+    user = make_user(services.db)
+    generation = make_generation(services.db, user, duration_in_frames=90)
+    first, _ = start_render(services, user, RenderRequest(generation))
+    assert first.duration_in_frames == 90
+
+    def store_props(props: dict[str, object]) -> None:
+        with services.db.transaction() as session:
+            session.execute(
+                text("UPDATE generations SET animation_props = :p WHERE id = :id"),
+                {"p": json.dumps(props), "id": generation},
+            )
+
+    store_props(
+        {"text": "changed", "style": "fade-in", "color": "#FFFFFF", "duration_in_frames": 45}
+    )
+    second, _ = start_render(services, user, RenderRequest(generation))
+    assert second.duration_in_frames == 45
+    store_props({"text": "", "style": "fade-in", "color": "#FFFFFF", "duration_in_frames": 45})
+    for _ in range(2):
+        with pytest.raises(ValidationError):
+            start_render(services, user, RenderRequest(generation))
+    assert count_renders(services) == 2

@@ -123,6 +123,13 @@ class Generation(Base):
     created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
 
 
+def _where_set(name: str, *columns: str) -> Index:
+    """An index of only the rows where its last column is set (migration 0004): a new render
+    leaves it null, and its readers always name a value, which implies ``IS NOT NULL``."""
+    where = text(f"{columns[-1]} IS NOT NULL")
+    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
+
+
 class Render(Leased, Base):
     __tablename__ = "renders"
     __table_args__ = (
@@ -137,10 +144,10 @@ class Render(Leased, Base):
         Index("by_generation", "generation_id", "created_at"),
         Index("by_status", "status", "created_at"),
         Index("by_updated", "updated_at"),
-        Index("by_cache_key", "user_id", "cache_key"),
+        _where_set("by_cache_key", "user_id", "cache_key"),
         Index("by_user_status", "user_id", "status"),  # the concurrency cap's count
-        Index("by_expires", "expires_at"),
-        Index("by_output_key", "output_key"),
+        _where_set("by_expires", "expires_at"),
+        _where_set("by_output_key", "output_key"),
     )
 
     id: Mapped[str] = _id_column()

@@ -20,6 +20,7 @@ reference a key before removing it (that is theirs, not this module's).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -67,10 +68,12 @@ _FIND_HIT = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def cache_key(
     props: TextAnimationProps, width: int, height: int, codec: str, poster_frame: int | None
 ) -> str:
-    """sha256 of the canonical JSON of what decides a render's files."""
+    """sha256 of the canonical JSON of what decides a render's files. Cached (the props are
+    frozen, so hashable): every start computes it, mostly for props started before."""
     frame = props.duration_in_frames - 1 if poster_frame is None else poster_frame
     body = {
         "props": props.model_dump(mode="json"),
@@ -118,7 +121,5 @@ def remember_output(session: Session, services: Services, render: Render, outcom
         return
     connection = session.connection()
     props = store.generation_props(connection, render.user_id, render.generation_id)
-    key = cache_key(
-        TextAnimationProps(**props), render.width, render.height, render.codec, render.poster_frame
-    )
+    key = cache_key(props, render.width, render.height, render.codec, render.poster_frame)
     connection.execute(_SET_KEY, {"b_id": render.id, "b_key": key})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,22 +106,31 @@ def get_with_newest_render(
     return GenerationSnapshot(*row[:width]), render
 
 
-_PROPS = select(Generation.animation_props).where(
+_PROPS = select(cast(Generation.animation_props, Text)).where(
     Generation.id == bindparam("generation_id"), Generation.user_id == bindparam("user_id")
 )
 
 
-def generation_props(connection: Executor, user_id: str, generation_id: str) -> dict[str, Any]:
-    """The stored props of the user's generation, with one Core statement: starting a render
-    needs only them, and it is the hottest write path."""
+def generation_props(connection: Executor, user_id: str, generation_id: str) -> TextAnimationProps:
+    """The stored props of the user's generation, validated, with one Core statement: starting
+    a render needs only them, and it is the hottest write path. A generation never changes
+    once stored, so the same stored text is validated once (:func:`props_of_stored`)."""
     if not is_id(generation_id):
         raise NotFound("generation not found")
-    props = connection.execute(
+    stored = connection.execute(
         _PROPS, {"generation_id": generation_id, "user_id": user_id}
     ).scalar_one_or_none()
-    if props is None:
+    if stored is None:
         raise NotFound("generation not found")
-    return props
+    return props_of_stored(stored)
+
+
+@functools.lru_cache(maxsize=4096)
+def props_of_stored(stored: str) -> TextAnimationProps:
+    """Props from a generation's stored JSON text, validated by today's rules (a row of an
+    earlier revision gets the defaults of fields added since). The props are frozen, so one
+    instance serves every start of that generation; what fails validation is not cached."""
+    return TextAnimationProps(**json.loads(stored))
 
 
 def list_generations(
