@@ -22,6 +22,8 @@ RENDERER = ("av", "numpy", "PIL", "pydantic", "renderlab.render.video")
 # from the environment are read without pydantic-settings (which loads asyncio and ssl), and
 # the process pool of chunked renders is loaded only with --workers.
 NOT_FOR_ONE_PROCESS = ("pydantic_settings", "asyncio", "ssl", "multiprocessing", "concurrent")
+# Drawn only for a terminal: a render writing to a pipe prints plain lines without it.
+TERMINAL_ONLY = ("rich",)
 
 
 def _imported_after(code: str) -> set[str]:
@@ -29,7 +31,7 @@ def _imported_after(code: str) -> set[str]:
     probe = (
         f"import sys\n{code}\n"
         "import json\n"
-        f"names = {list(WEB_STACK + RENDERER + NOT_FOR_ONE_PROCESS)!r}\n"
+        f"names = {list(WEB_STACK + RENDERER + NOT_FOR_ONE_PROCESS + TERMINAL_ONLY)!r}\n"
         "print(json.dumps([n for n in names if n in sys.modules]))\n"
     )
     out = subprocess.run(
@@ -73,7 +75,51 @@ def test_render_loads_the_renderer_but_not_the_web_stack(tmp_path: Path) -> None
     assert out.stat().st_size > 0
     assert loaded.isdisjoint(WEB_STACK)
     assert loaded.isdisjoint(NOT_FOR_ONE_PROCESS)
+    assert loaded.isdisjoint(TERMINAL_ONLY)
     assert {"av", "numpy", "renderlab.render.video"} <= loaded
+
+
+def test_render_on_a_terminal_draws_the_progress_bar(tmp_path: Path) -> None:
+    """On a terminal (a pseudo-terminal here) the bar is drawn to the last frame, in colour."""
+    import os
+    import pty
+    import select
+    import time
+
+    renderlab = str(Path(sys.executable).with_name("renderlab"))
+    props = tmp_path / "props.json"
+    props.write_text(
+        json.dumps(
+            {"text": "Tty", "style": "fade-in", "color": "#FFFFFF", "duration_in_frames": 30}
+        )
+    )
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        [renderlab, "render", str(props), "-o", str(tmp_path / "o.mp4"), "--width", "320"],
+        stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+    )  # fmt: skip
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1.0)
+        if not ready:
+            if child.poll() is not None:
+                break
+            continue
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert child.wait(30) == 0, seen
+    text = seen.decode(errors="replace")
+    assert "30/30" in text and "rendering" in text
+    assert "\x1b[" in text  # drawn for a terminal
+    assert "(30 frames" in text and "warning:" in text
 
 
 def test_the_crf_default_shown_by_help_is_the_encoders() -> None:

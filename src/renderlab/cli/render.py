@@ -6,13 +6,18 @@ is drawn. ``render`` shows a Rich progress bar (frames done of total); its codec
 the composition's (its ``width``/``height`` props).
 
 The renderer, pydantic and Rich's console are imported by the commands' bodies, not here, so
-``renderlab --help`` does not load them.
+``renderlab --help`` does not load them. Rich only draws for a terminal: written to a pipe or a
+file (a script, CI, the app's backend), the same lines are plain text, unwrapped, with no bar,
+and Rich is not imported at all (about 20 ms of a 0.3 s render process).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
+from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,14 +41,30 @@ DEFAULT_CRF = 18
 
 
 @lru_cache(maxsize=1)
-def _console() -> Console:
+def _console() -> Console | None:
+    """Rich's console on stderr if it is a terminal (or ``FORCE_COLOR`` asks for one, as Rich
+    itself honours it); None: plain lines."""
+    if not (sys.stderr.isatty() or os.environ.get("FORCE_COLOR")):
+        return None
     from rich.console import Console
 
     return Console(stderr=True)
 
 
+def _say(message: str, label: str = "", style: str = "") -> None:
+    """One line on stderr: ``label`` (``error``, ``warning``) in ``style`` on a terminal."""
+    console = _console()
+    if console is None:
+        sys.stderr.write(f"{label}: {message}\n" if label else f"{message}\n")
+        return
+    from rich.markup import escape
+
+    text = f"[{style}]{label}:[/{style}] {escape(message)}" if label else escape(message)
+    console.print(text, highlight=False, soft_wrap=True)
+
+
 def _fail(message: str) -> typer.Exit:
-    _console().print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    _say(message, "error", "red")
     return typer.Exit(2)
 
 
@@ -110,8 +131,9 @@ def render(
     width, height = _size(props, width, height)
     fmt = _checked_format(props, output, codec, (width, height), crf, limits)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with _progress_bar() as progress:
-        task = progress.add_task("render", total=props.duration_in_frames)
+    bar = _progress_bar()
+    with bar or nullcontext():
+        task = bar.add_task("render", total=props.duration_in_frames) if bar else None
 
         shown = [0.0]
 
@@ -119,9 +141,9 @@ def render(
             # The bar redraws 10 times a second; an update costs a quarter of a millisecond,
             # as much as encoding a repeated frame: the last one of each 50 ms is enough.
             now = time.monotonic()
-            if now - shown[0] >= 0.05 or done == total:
+            if bar is not None and task is not None and (now - shown[0] >= 0.05 or done == total):
                 shown[0] = now
-                progress.update(task, completed=done, total=total)
+                bar.update(task, completed=done, total=total)
 
         try:
             result = render_video(
@@ -138,10 +160,7 @@ def render(
             )
         except CapError as exc:
             raise _setting_error(exc) from None
-    _console().print(
-        f"wrote {output} ({result.frames} frames, {result.bytes} bytes) in {result.seconds:.2f} s",
-        highlight=False,
-    )
+    _say(f"wrote {output} ({result.frames} frames, {result.bytes} bytes) in {result.seconds:.2f} s")
 
 
 def _checked_format(
@@ -164,11 +183,15 @@ def _checked_format(
     except CapError as exc:
         raise _setting_error(exc) from None
     for warning in render_warnings(props, fmt.codec):
-        _console().print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+        _say(warning, "warning", "yellow")
     return fmt
 
 
-def _progress_bar() -> Progress:
+def _progress_bar() -> Progress | None:
+    """Frames done of total, on a terminal only (a bar in a log is a line of noise)."""
+    console = _console()
+    if console is None:
+        return None
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -184,7 +207,7 @@ def _progress_bar() -> Progress:
         TextColumn("frames"),
         TimeElapsedColumn(),
     )
-    return Progress(*columns, console=_console(), transient=False)
+    return Progress(*columns, console=console, transient=False)
 
 
 @app.command("still")
@@ -211,4 +234,4 @@ def still(
         raise _setting_error(exc) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(data)
-    _console().print(f"wrote {output} ({len(data)} bytes)", highlight=False)
+    _say(f"wrote {output} ({len(data)} bytes)")

@@ -6,7 +6,6 @@ file, so the two agree whichever runs first.
 """
 
 import typer
-from rich.console import Console
 
 from renderlab.cli.app import app
 
@@ -14,6 +13,8 @@ from renderlab.cli.app import app
 @app.command("webhook-secret")
 def show_webhook_secret() -> None:
     """Print the webhook signing secret (RENDERLAB_WEBHOOK_SECRET or the data dir's)."""
+    from rich.console import Console  # here: every other command would import it too
+
     from renderlab.config import get_settings
     from renderlab.webhooks import webhook_secret
 

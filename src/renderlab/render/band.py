@@ -54,6 +54,10 @@ MB = 16
 MARGIN_MBS = 2  # macroblock rows of background kept between the text and the band's edges
 MAX_SHARE = 0.6  # a band of more of the picture's macroblock rows is not worth it
 _FLAT_QP = "4"  # the flat slices: fine enough to be exact, few bytes whatever the quality
+# What the flat slices need of x264's analysis, none of which changes the parameter sets: a
+# flat picture is intra 16x16 throughout (6.6 -> 4.7 ms for a 1080p render's, a few bytes fewer).
+_FLAT_PARAMS = ":analyse=none:trellis=0:aq-mode=0:psy=0"
+_RECON_BYTES = 8 << 20  # x264's reconstructions kept in the scratch file before it is emptied
 
 
 class BandUnavailable(RuntimeError):
@@ -111,6 +115,7 @@ def _flat_slices(
     opts = dict(options)
     opts.pop("crf", None)
     opts["qp"] = _FLAT_QP
+    opts["x264-params"] += _FLAT_PARAMS
     if 0 < split < rows * -(-width // MB):
         opts["x264-params"] += f":slice-max-mbs={split}"
     ctx = open_x264(width, rows * MB, opts, 1)
@@ -182,6 +187,7 @@ class BandEncoder:
         self._sent = 0
         self._skips: dict[int, list[tuple[int, bytes]]] = {}
         self._checked = 0  # pictures whose reconstruction was checked
+        self._unemptied = 0  # of them, written to the file since it was last emptied
         luma = width * band_rows * MB
         self._recon_size = luma * 3 // 2
         self._edges = self._edge_offsets(luma, band_rows * MB)
@@ -255,9 +261,13 @@ class BandEncoder:
             data = bytes(packet)
             out.append((self._access_unit(data), bool(packet.is_keyframe)))
         # x264 writes a picture's reconstruction when it hands the picture back, at the
-        # picture's offset: all written so far are checked, and the file (sparse from here)
-        # never holds more than one.
-        os.ftruncate(self._recon, 0)
+        # picture's offset: all written so far are checked. The file is emptied (sparse from
+        # there) once it holds _RECON_BYTES, not after every picture: on ext4 each truncation
+        # is a journal transaction, about 0.5 ms, more than encoding a band picture.
+        self._unemptied += len(packets)
+        if self._unemptied * self._recon_size >= _RECON_BYTES:
+            os.ftruncate(self._recon, 0)
+            self._unemptied = 0
         return out
 
     def _edge_offsets(self, luma: int, rows: int) -> list[tuple[int, int, int]]:
