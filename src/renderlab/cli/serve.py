@@ -12,7 +12,6 @@ split between them; SQLite writers of all of them queue on one file lock (``db.W
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -161,6 +160,8 @@ def is_loopback(host: str) -> bool:
     host = host.strip("[]").rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    import ipaddress  # here: a render or --help has no use for it
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

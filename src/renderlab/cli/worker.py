@@ -8,7 +8,6 @@ and workers.
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +55,8 @@ def worker(
         )
         raise typer.Exit(2)
     celery, services = _build(settings, queue)
+    import socket  # here: every command would pay for it (about 2 ms)
+
     hostname = name or f"renderlab@{socket.gethostname()}"
     setup_worker_observability(settings.log_format, settings.data_path, hostname, loglevel)
     _reconcile_while_running(celery, services, metrics_host, metrics_port)
