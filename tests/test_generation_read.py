@@ -5,10 +5,11 @@ found through ``by_generation`` however many other renders the user has."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 
 from renderlab.api.schemas import GenerationOut, RenderOut
 from renderlab.limits import Limits
@@ -103,15 +104,15 @@ def test_newest_render_is_the_generations_among_many_of_the_user(
     )
 
 
-def test_newest_render_is_found_through_by_generation(services: Services) -> None:
-    if services.db.engine.dialect.name != "sqlite":
-        pytest.skip("the plan is SQLite's; PostgreSQL plans by its own statistics")
-    statement = stored._WITH_NEWEST_RENDER.compile(services.db.engine)
-    values = tuple(
-        {"generation_id": "x", "user_id": "y"}.get(name, 1) for name in statement.positiontup or ()
-    )
-    with services.db.engine.connect() as connection:
+def test_newest_render_is_found_through_by_generation(sqlite_template: Path) -> None:
+    """SQLite's plan (PostgreSQL plans by its own statistics): a search of ``by_generation``."""
+    engine = create_engine(f"sqlite:///{sqlite_template}")
+    statement = stored._WITH_NEWEST_RENDER.compile(engine)
+    names = statement.positiontup or ()
+    values = tuple({"generation_id": "x", "user_id": "y"}.get(name, 1) for name in names)
+    with engine.connect() as connection:
         plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", values).fetchall()
+    engine.dispose()
     details = " / ".join(row[-1] for row in plan)
     assert "USING INDEX by_generation" in details, details
     assert "by_user" not in details, details
