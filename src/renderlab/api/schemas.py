@@ -24,6 +24,7 @@ from renderlab.clock import ms_to_rfc3339
 from renderlab.compositions import TextAnimationProps
 from renderlab.limits import Limits
 from renderlab.pipeline.render_object import render_fields
+from renderlab.store.generations import CACHED_GENERATIONS
 from renderlab.strings import storable, unstorable_paths
 
 MAX_DURATION_FRAMES = 600  # TextAnimationProps.duration_in_frames' upper bound
@@ -154,7 +155,7 @@ class GenerationOut(BaseModel):
 _NULL_TAIL = b'"latest_render":null}'
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=CACHED_GENERATIONS)
 def _generation_head(
     id: str, token_identifier: str, prompt: str | None, props: str, status: str, created_at: int
 ) -> bytes:

@@ -68,7 +68,7 @@ _FIND_HIT = (
 )
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=512)
 def cache_key(
     props: TextAnimationProps, width: int, height: int, codec: str, poster_frame: int | None
 ) -> str:

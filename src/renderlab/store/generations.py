@@ -125,7 +125,13 @@ def generation_props(connection: Executor, user_id: str, generation_id: str) -> 
     return props_of_stored(stored)
 
 
-@functools.lru_cache(maxsize=4096)
+CACHED_GENERATIONS = 512
+"""Generations whose parsed props (here) and serialised part (``GenerationOut.json_of``) each
+process keeps: a stored text is a few hundred bytes, at worst (500 emoji, escaped) about 20 KB,
+so each cache stays under 10 MB."""
+
+
+@functools.lru_cache(maxsize=CACHED_GENERATIONS)
 def props_of_stored(stored: str) -> TextAnimationProps:
     """Props from a generation's stored JSON text, validated by today's rules (a row of an
     earlier revision gets the defaults of fields added since). The props are frozen, so one
