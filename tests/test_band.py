@@ -124,9 +124,9 @@ def test_segments_encoded_in_bands_join_into_one_stream(tmp_path: Path) -> None:
 def test_the_band_covers_the_text_with_a_margin_or_is_not_worth_it() -> None:
     assert plan_band([], 1080) is None
     assert plan_band([(0, 0)], 1080) is None  # blank pictures only
-    assert plan_band([(500, 560), (510, 600)], 1080) == (29, 40)  # 2 rows of margin each side
-    assert plan_band([(0, 40)], 1080) == (0, 5)
-    assert plan_band([(1000, 1080)], 1080) == (60, 68)  # 1080 rows are 68 macroblock rows
+    assert plan_band([(500, 560), (510, 600)], 1080) == (30, 39)  # a row of margin each side
+    assert plan_band([(0, 40)], 1080) == (0, 4)
+    assert plan_band([(1000, 1080)], 1080) == (61, 68)  # 1080 rows are 68 macroblock rows
     assert plan_band([(100, 900)], 1080) is None  # most of the picture: whole pictures
 
 
@@ -169,3 +169,25 @@ def test_a_band_encoded_video_plays_in_a_browser(tmp_path: Path) -> None:
     assert played["frames"] == 60
     last = decode_luma(out)[-1]
     assert played["lit"] == pytest.approx(int((last > 100).sum()), rel=0.15)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("Hello world", 96), ("Hello world", 200), ("Tall gjpqy ÅÉ\nsecond line", 160)],
+)
+def test_every_typed_picture_lies_in_the_planned_band(text: str, size: int) -> None:
+    """The cursor reaches below the baseline, and each prefix is laid out anew: the band is
+    planned from the pictures that reach farthest, the typed ones with their cursor too."""
+    from renderlab.render.chunks import _text_rows, picture_runs
+    from renderlab.render.frames import FramePainter
+
+    p = props(style="typewriter", text=text, font_size=size, duration_in_frames=45)
+    painter = FramePainter(p, 1920, 1080)
+    runs = picture_runs(painter, 0, 45)
+    band = plan_band(_text_rows(painter, runs), 1080)
+    assert band is not None
+    top, bottom = band[0] * 16, band[1] * 16
+    for key, _ in runs:
+        tile = painter.tile(key)
+        if tile is not None:
+            assert top <= tile.y and tile.y + tile.height <= bottom, (key, tile.y, band)

@@ -51,7 +51,7 @@ from renderlab.render.h264 import (
 from renderlab.render.planes import copy_rows, fill_flat, frame_planes
 
 MB = 16
-MARGIN_MBS = 2  # macroblock rows of background kept between the text and the band's edges
+MARGIN_MBS = 1  # macroblock rows of background kept between the text and the band's edges
 MAX_SHARE = 0.6  # a band of more of the picture's macroblock rows is not worth it
 _FLAT_QP = "4"  # the flat slices: fine enough to be exact, few bytes whatever the quality
 # What the flat slices need of x264's analysis, none of which changes the parameter sets: a

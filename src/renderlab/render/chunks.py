@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from renderlab.caps import CapError
+from renderlab.compositions.motion import CURSOR
 from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits
 from renderlab.render import gif
@@ -176,6 +177,14 @@ def _text_rows(painter: FramePainter, runs: list[tuple[PictureKey, int]]) -> lis
         max(keys, key=lambda k: (k.offset_px, len(k.shown))),
         min(keys, key=lambda k: (k.offset_px, -len(k.shown))),
     }
+    # A typewriter's cursor reaches below the baseline, and its text is laid out anew for each
+    # prefix: the longest prefix with the cursor and the shortest are drawn too (a 96 px
+    # "Hello world" typed with its cursor left the band planned from the whole text alone).
+    typed = [k for k in keys if k.shown.endswith(CURSOR)]
+    if typed:
+        reaching.add(max(typed, key=lambda k: len(k.shown)))
+        reaching.add(min(typed, key=lambda k: len(k.shown)))
+    reaching.add(min(keys, key=lambda k: (len(k.shown), -k.scale)))
     rows = []
     for key in reaching:
         tile = painter.tile(key)
