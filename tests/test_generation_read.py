@@ -19,6 +19,7 @@ from renderlab.store import generations as stored
 from tests.api_helpers import Api, make_api
 from tests.conftest import FakeClock
 from tests.factories import PROPS
+from tests.sql_plans import sqlite_plan
 
 
 @pytest.fixture
@@ -110,12 +111,10 @@ def test_newest_render_is_found_through_by_generation(sqlite_template: Path) -> 
     statement = stored._WITH_NEWEST_RENDER.compile(engine)
     names = statement.positiontup or ()
     values = tuple({"generation_id": "x", "user_id": "y"}.get(name, 1) for name in names)
-    with engine.connect() as connection:
-        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", values).fetchall()
+    plan = sqlite_plan(engine, str(statement), values)
     engine.dispose()
-    details = " / ".join(row[-1] for row in plan)
-    assert "USING INDEX by_generation" in details, details
-    assert "by_user" not in details, details
+    assert "USING INDEX by_generation" in plan, plan
+    assert "by_user" not in plan, plan
 
 
 def test_another_users_render_row_is_never_the_latest(alice: Api, services: Services) -> None:

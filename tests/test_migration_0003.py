@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from renderlab.db import upgrade
 from renderlab.models import Render
 from renderlab.pipeline.start import _RUNNING
+from tests.sql_plans import sqlite_plan
 from tests.test_migration_0002 import _populate_at_0001, fresh_url
 
 __all__ = ["fresh_url"]  # the fixture, shared with revision 0002's tests
@@ -30,10 +31,10 @@ def test_upgrade_from_a_populated_0002_keeps_rows_and_adds_the_index(fresh_url: 
         running = session.execute(_RUNNING, {"user_id": "u1", "cap": 10}).scalar_one()
         assert running == 1
     if engine.dialect.name == "sqlite":  # the count's predicate, as _RUNNING writes it
-        with engine.connect() as connection:
-            plan = connection.exec_driver_sql(
-                "EXPLAIN QUERY PLAN SELECT count(*) FROM renders WHERE user_id = 'u1' "
-                "AND status IN ('pending', 'rendering')"
-            ).fetchall()
-        assert any("by_user_status" in str(row) for row in plan), plan
+        count = (
+            "SELECT count(*) FROM renders WHERE user_id = 'u1' "
+            "AND status IN ('pending', 'rendering')"
+        )
+        plan = sqlite_plan(engine, count)
+        assert "by_user_status" in plan, plan
     engine.dispose()

@@ -1,0 +1,15 @@
+"""SQLite's query plans, for tests that an index serves a statement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+
+
+def sqlite_plan(engine: Engine, sql: str, values: Sequence[Any] = ()) -> str:
+    """``EXPLAIN QUERY PLAN`` of ``sql``, its steps joined with " / "."""
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", tuple(values)).fetchall()
+    return " / ".join(str(row[-1]) for row in rows)
