@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from renderlab.db import upgrade
 from renderlab.models import Render
 from renderlab.pipeline.cache import _FIND_HIT
-from tests.sql_plans import sqlite_plan
+from tests.sql_plans import assert_sqlite_uses
 from tests.test_migration_0002 import _populate_at_0001, fresh_url
 
 __all__ = ["fresh_url"]  # the fixture, shared with revision 0002's tests
@@ -60,13 +60,11 @@ def test_upgrade_from_a_populated_0003_keeps_rows_and_makes_the_indexes_partial(
         hit = session.execute(_FIND_HIT, {"user_id": "u1", "cache_key": "k1"}).first()
         assert hit is not None and hit.id == "r1"
         session.rollback()
-    if engine.dialect.name == "sqlite":  # the cache lookup's predicate, as _FIND_HIT writes it
-        lookup = (
-            "SELECT id FROM renders WHERE user_id = 'u1' AND cache_key = 'k1' "
-            "AND status = 'complete' ORDER BY completed_at DESC LIMIT 1"
-        )
-        plan = sqlite_plan(engine, lookup)
-        assert "by_cache_key" in plan, plan
+    lookup = (  # the cache lookup's predicate, as _FIND_HIT writes it
+        "SELECT id FROM renders WHERE user_id = 'u1' AND cache_key = 'k1' "
+        "AND status = 'complete' ORDER BY completed_at DESC LIMIT 1"
+    )
+    assert_sqlite_uses(engine, lookup, "by_cache_key")
     engine.dispose()
 
 
