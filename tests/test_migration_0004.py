@@ -14,7 +14,12 @@ from tests.test_migration_0002 import _populate_at_0001, fresh_url
 
 __all__ = ["fresh_url"]  # the fixture, shared with revision 0002's tests
 
-PARTIAL = {"by_cache_key": "cache_key", "by_expires": "expires_at", "by_output_key": "output_key"}
+PARTIAL = {
+    "by_cache_key": "cache_key",
+    "by_expires": "expires_at",
+    "by_output_key": "output_key",
+    "by_poster_key": "poster_key",
+}
 
 
 def index_definitions(url: str) -> dict[str, str]:
@@ -40,7 +45,8 @@ def test_upgrade_from_a_populated_0003_keeps_rows_and_makes_the_indexes_partial(
     _populate_at_0001(fresh_url)
     upgrade(fresh_url, "0003")
     before = index_definitions(fresh_url)
-    assert all("WHERE" not in before[name].upper() for name in PARTIAL)
+    assert "by_poster_key" not in before
+    assert all("WHERE" not in before[name].upper() for name in PARTIAL if name in before)
     upgrade(fresh_url)
     after = index_definitions(fresh_url)
     for name, column in PARTIAL.items():
@@ -65,6 +71,11 @@ def test_upgrade_from_a_populated_0003_keeps_rows_and_makes_the_indexes_partial(
         "AND status = 'complete' ORDER BY completed_at DESC LIMIT 1"
     )
     assert_sqlite_uses(engine, lookup, "by_cache_key")
+    others = (  # who else references a file, as pipeline.delete.unreferenced asks
+        "SELECT output_key, poster_key FROM renders WHERE "
+        "output_key IN ('a', 'b') OR poster_key IN ('a', 'b')"
+    )
+    assert_sqlite_uses(engine, others, "by_poster_key")
     engine.dispose()
 
 
@@ -78,4 +89,5 @@ def test_downgrade_to_0003_restores_the_full_indexes(fresh_url: str) -> None:
     config.set_main_option("sqlalchemy.url", fresh_url.replace("%", "%%"))
     command.downgrade(config, "0003")
     after = index_definitions(fresh_url)
-    assert all("WHERE" not in after[name].upper() for name in PARTIAL)
+    assert "by_poster_key" not in after
+    assert all("WHERE" not in after[name].upper() for name in PARTIAL if name in after)

@@ -148,6 +148,7 @@ class Render(Leased, Base):
         Index("by_user_status", "user_id", "status"),  # the concurrency cap's count
         _where_set("by_expires", "expires_at"),
         _where_set("by_output_key", "output_key"),
+        _where_set("by_poster_key", "poster_key"),  # who else references a file (delete)
     )
 
     id: Mapped[str] = _id_column()
