@@ -83,8 +83,14 @@ def test_a_portrait_band_counts_the_cropped_macroblock_column(tmp_path: Path) ->
     check_frames(p, out, 1080, 1920)
 
 
-def test_when_x264_cannot_keep_the_edges_exact_whole_pictures_are_written(tmp_path: Path) -> None:
-    """At crf 45 the band's flat edge rows are not reconstructed exactly: no band is used."""
+def test_when_x264_cannot_keep_the_edges_exact_whole_pictures_are_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At crf 45 the band's flat edge rows are not reconstructed exactly: the band tried (the
+    cap on its crf lifted) gives way to whole pictures, and progress never goes back."""
+    import renderlab.render.chunks as chunks
+
+    monkeypatch.setattr(chunks, "BAND_MAX_CRF", 51)
     p = props(style="typewriter", text=TYPED, duration_in_frames=60)
     out = tmp_path / "coarse.mp4"
     reported: list[int] = []
@@ -191,3 +197,21 @@ def test_every_typed_picture_lies_in_the_planned_band(text: str, size: int) -> N
         tile = painter.tile(key)
         if tile is not None:
             assert top <= tile.y and tile.y + tile.height <= bottom, (key, tile.y, band)
+
+
+def test_above_the_bands_crf_no_band_is_tried(tmp_path: Path) -> None:
+    """At crf 28 every band fell back (BAND_MAX_CRF): the render goes straight to whole
+    pictures, without the band's set-up (its flat slices are never made)."""
+    from renderlab.render import band as band_module
+
+    p = props(style="fade-in", text="Coarse", background_color="#123456", duration_in_frames=30)
+    before = band_module._flat_slices.cache_info()
+    out = tmp_path / "crf28.mp4"
+    render_chunk(p, 0, 30, out, width=W, height=H, crf=band_module.BAND_MAX_CRF + 1)
+    after = band_module._flat_slices.cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+    assert set(slices_per_picture(out)) == {1}
+    assert len(decode_luma(out)) == 30
+    render_chunk(p, 0, 30, tmp_path / "crf27.mp4", width=W, height=H, crf=band_module.BAND_MAX_CRF)
+    tried = band_module._flat_slices.cache_info()
+    assert tried.hits + tried.misses > after.hits + after.misses  # at the cap, it is tried

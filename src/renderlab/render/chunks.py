@@ -25,7 +25,7 @@ from renderlab.compositions.props import TextAnimationProps
 from renderlab.limits import Limits
 from renderlab.render import gif
 from renderlab.render.ahead import DEPTH, ahead
-from renderlab.render.band import BandUnavailable, plan_band
+from renderlab.render.band import BAND_MAX_CRF, BandUnavailable, plan_band
 from renderlab.render.compose import YuvCanvas, background_yuv
 from renderlab.render.encode import DEFAULT_CRF, DEFAULT_PRESET, ProgressCallback, SegmentWriter
 from renderlab.render.formats import OutputFormat, get_format
@@ -154,7 +154,7 @@ def _write_h264(
             writer.abort()
             raise
 
-    band = plan_band(_text_rows(painter, runs), painter.height)
+    band = plan_band(_text_rows(painter, runs), painter.height) if crf <= BAND_MAX_CRF else None
     if band is not None:
         try:
             encode(band)
