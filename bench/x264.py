@@ -12,11 +12,17 @@ With ``--heights`` it prints instead what x264 costs a picture against the pictu
     python bench/x264.py --heights
     python bench/x264.py --flat     # does x264 reconstruct flat margins exactly, per crf?
     python bench/x264.py --band     # the band of rows (render.band) against whole pictures
+    python bench/x264.py --fallbacks [--crf 18] [--margin 1]   # bands that gave way, of 540
+
+``--fallbacks`` renders a grid of props (four styles, five sizes from 24 to 200 px, three
+colours, three backgrounds, three texts, one of them two lines; 45 frames at 1920x1080) and
+counts the renders whose band gave way to whole pictures (each such segment is encoded twice).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tempfile
 import time
@@ -198,6 +204,44 @@ def flat_margins() -> None:
               f"{len(FLAT_COLOURS)} colours; inexact: {inexact or 'none'}")  # fmt: skip
 
 
+def fallbacks(crf: int, margin: int | None) -> None:
+    import renderlab.render.band as band_module
+    import renderlab.render.chunks as chunks
+
+    if margin is not None:
+        band_module.MARGIN_MBS = margin
+    calls: list[bool] = []  # per SegmentWriter made: was it given a band?
+    made = chunks.SegmentWriter
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs.get("band") is not None)
+        return made(*args, **kwargs)  # type: ignore[arg-type]
+
+    chunks.SegmentWriter = counting  # type: ignore[assignment,misc]
+    grid = itertools.product(
+        ["fade-in", "slide-up", "scale", "typewriter"],
+        [24, 48, 96, 160, 200],
+        ["#FFFFFF", "#FF0000", "#10E0A0"],
+        [None, "#203040", "#FFFFFF"],
+        ["Hello world", "Ünïcødé 👋 שלום", "Tall gjpqy ÅÉ\nsecond line"],
+    )
+    renders = fell_back = 0
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as work:
+        for style, size, colour, background, text in grid:
+            p = TextAnimationProps(
+                text=text, style=style, font_size=size, color=colour,
+                background_color=background, duration_in_frames=45,
+            )  # fmt: skip
+            calls.clear()
+            render_chunk(p, 0, 45, Path(work) / "s.mp4", width=1920, height=1080, crf=crf)
+            renders += 1
+            fell_back += calls[:1] == [True] and len(calls) > 1
+    seconds = time.perf_counter() - started
+    print(f"margin {band_module.MARGIN_MBS}, crf {crf}: {fell_back} of {renders} renders fell back "
+          f"to whole pictures ({seconds:.1f} s)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -205,8 +249,13 @@ def main() -> None:
     parser.add_argument("--heights", action="store_true")
     parser.add_argument("--flat", action="store_true", help="are flat margins exact?")
     parser.add_argument("--band", action="store_true", help="band of rows vs whole pictures")
+    parser.add_argument("--fallbacks", action="store_true", help="bands that gave way, of 540")
+    parser.add_argument("--crf", type=int, default=encode.DEFAULT_CRF)
+    parser.add_argument("--margin", type=int, help="the band's margin (default: the module's)")
     args = parser.parse_args()
-    if args.band:
+    if args.fallbacks:
+        fallbacks(args.crf, args.margin)
+    elif args.band:
         band(args.repeat)
     elif args.flat:
         flat_margins()
