@@ -1,9 +1,9 @@
 """``renderlab render`` and ``renderlab still``: the native renderer from the command line.
 
 Bad props or settings print one line naming the field and exit with status 2, before anything
-is drawn. ``render`` shows a Rich progress bar (frames done of total); its codec follows
-``--codec`` or the output's extension, and a mismatch of the two is refused. Sizes default to
-the composition's (its ``width``/``height`` props).
+is drawn. ``render`` shows a Rich progress bar on a terminal (frames done of total); its codec
+follows ``--codec`` or the output's extension, and a mismatch of the two is refused. Sizes
+default to the composition's (its ``width``/``height`` props).
 
 The renderer, pydantic and Rich's console are imported by the commands' bodies, not here, so
 ``renderlab --help`` does not load them. Rich only draws for a terminal: written to a pipe or a
@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
@@ -133,18 +134,7 @@ def render(
     output.parent.mkdir(parents=True, exist_ok=True)
     bar = _progress_bar()
     with bar or nullcontext():
-        task = bar.add_task("render", total=props.duration_in_frames) if bar else None
-
-        shown = [0.0]
-
-        def on_progress(done: int, total: int) -> None:
-            # The bar redraws 10 times a second; an update costs a quarter of a millisecond,
-            # as much as encoding a repeated frame: the last one of each 50 ms is enough.
-            now = time.monotonic()
-            if bar is not None and task is not None and (now - shown[0] >= 0.05 or done == total):
-                shown[0] = now
-                bar.update(task, completed=done, total=total)
-
+        on_progress = None if bar is None else _updates(bar, props.duration_in_frames)
         try:
             result = render_video(
                 props,
@@ -185,6 +175,22 @@ def _checked_format(
     for warning in render_warnings(props, fmt.codec):
         _say(warning, "warning", "yellow")
     return fmt
+
+
+def _updates(bar: Progress, frames: int) -> Callable[[int, int], None]:
+    """The render's progress callback for ``bar``. The bar redraws 10 times a second; an update
+    costs a quarter of a millisecond, as much as encoding a repeated frame: the last one of
+    each 50 ms is enough."""
+    task = bar.add_task("render", total=frames)
+    shown = [0.0]
+
+    def on_progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= 0.05 or done == total:
+            shown[0] = now
+            bar.update(task, completed=done, total=total)
+
+    return on_progress
 
 
 def _progress_bar() -> Progress | None:
