@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.factories import PROPS
 from tests.serve_helpers import serve
@@ -88,3 +89,43 @@ def _wait_complete(client: httpx.Client, render_id: str, headers: dict[str, str]
             return
         time.sleep(0.1)
     raise AssertionError("the render did not finish within 90 s")
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_access_lines_never_hold_a_download_links_signature(
+    tmp_path: Path, log_format: str
+) -> None:
+    """A signed link is valid for its whole TTL: the access line of its download keeps the
+    path and the other fields, with ``sig=redacted``."""
+    from urllib.parse import parse_qs, urlsplit
+
+    with (
+        serve(
+            tmp_path / "data",
+            "--access-log",
+            RENDERLAB_LOG_FORMAT=log_format,
+            RENDERLAB_WORKERS="1",
+        ) as server,
+        httpx.Client(base_url=server.base, timeout=30) as client,
+    ):
+        token = client.post("/v1/auth/token", json={"name": "alice"}).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        generation = client.post(
+            "/v1/generations",
+            json={"animation_props": {**PROPS, "duration_in_frames": 30}},
+            headers=headers,
+        ).json()
+        started = client.post(
+            "/v1/renders",
+            json={"generation_id": generation["id"], "width": 160, "height": 90},
+            headers=headers,
+        ).json()
+        _wait_complete(client, started["id"], headers)
+        url = client.get(f"/v1/renders/{started['id']}", headers=headers).json()["output_url"]
+        assert client.get(url).status_code == 200
+    signature = parse_qs(urlsplit(url).query)["sig"][0]
+    logged = server.stderr + server.stdout
+    download = [line for line in logged.splitlines() if urlsplit(url).path in line]
+    assert download, logged
+    assert all("sig=redacted" in line and "expires=" in line for line in download), download
+    assert signature not in logged

@@ -18,6 +18,7 @@ import contextvars
 import functools
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -70,6 +71,31 @@ def configure(fmt: Format | None = None, level: int = logging.INFO) -> Format:
         threading.excepthook = _log_thread_uncaught
     _configured = fmt
     return fmt
+
+
+_SIGNATURE = re.compile(r"(?i)\b(sig|x-amz-signature)=[^&\s\"']+")
+
+
+class RedactSignatures(logging.Filter):
+    """Takes the signature out of the URLs an access log line holds (``sig=`` of a signed
+    download link, ``X-Amz-Signature=`` of a presigned one): a link stays valid for its whole
+    TTL, so a line with it would let anyone who reads the log download the file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) for a in record.args):
+            record.args = tuple(
+                _SIGNATURE.sub(r"\1=redacted", a) if isinstance(a, str) else a for a in record.args
+            )
+        elif isinstance(record.msg, str) and "=" in record.msg:
+            record.msg = _SIGNATURE.sub(r"\1=redacted", record.msg)
+        return True
+
+
+def redact_access_log() -> None:
+    """Install :class:`RedactSignatures` on uvicorn's access logger (once)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactSignatures) for f in access.filters):
+        access.addFilter(RedactSignatures())
 
 
 def is_json() -> bool:

@@ -17,6 +17,7 @@ from typing import Protocol, runtime_checkable
 
 from fastapi import FastAPI
 
+from renderlab import logs
 from renderlab.api.auth import Authenticator, UserDirectory
 from renderlab.api.context import ApiContext
 from renderlab.api.docs import install_docs
@@ -91,6 +92,7 @@ def create_app(services: Services, *, feed: RenderFeed | None = None) -> FastAPI
         exception_handlers=EXCEPTION_HANDLERS,
     )
     install_docs(app)
+    logs.redact_access_log()  # signed download links would otherwise be logged whole
     app.state.ctx = ctx
     install_middleware(
         app,
