@@ -87,7 +87,8 @@ def _load_props(path: Path) -> TextAnimationProps:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "props"
-        raise _fail(f"{field}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")  # as the API's 422 says it
+        raise _fail(f"{field}: {message}") from None
 
 
 def _size(props: TextAnimationProps, width: int | None, height: int | None) -> tuple[int, int]:
