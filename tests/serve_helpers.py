@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -104,3 +105,25 @@ def _wait_healthy(server: Server) -> None:
             if time.monotonic() > deadline:
                 pytest.fail("renderlab serve did not come up within 60 s")
             time.sleep(0.1)
+
+
+def small_render(
+    client: Any, headers: dict[str, str], width: int = 160, height: int = 90
+) -> dict[str, Any]:
+    """Store a 30-frame generation and start its render at ``width`` x ``height``: the
+    render object the start answered with."""
+    from tests.factories import PROPS
+
+    generation = client.post(
+        "/v1/generations",
+        json={"animation_props": {**PROPS, "duration_in_frames": 30}},
+        headers=headers,
+    ).json()
+    started = client.post(
+        "/v1/renders",
+        json={"generation_id": generation["id"], "width": width, "height": height},
+        headers=headers,
+    )
+    assert started.status_code == 202, started.text
+    result: dict[str, Any] = started.json()
+    return result

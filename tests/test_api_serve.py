@@ -13,7 +13,7 @@ import httpx
 
 from tests.api_helpers import sse_messages
 from tests.factories import PROPS
-from tests.serve_helpers import ROOT, renderlab, serve, serve_env
+from tests.serve_helpers import ROOT, renderlab, serve, serve_env, small_render
 
 
 def test_serve_renders_and_streams_and_downloads(tmp_path: Path) -> None:
@@ -25,16 +25,7 @@ def test_serve_renders_and_streams_and_downloads(tmp_path: Path) -> None:
             renderlab("token", "alice"), env=server.env, cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
         headers = {"Authorization": f"Bearer {token}"}
-        generation = client.post(
-            "/v1/generations",
-            json={"animation_props": {**PROPS, "duration_in_frames": 30}},
-            headers=headers,
-        ).json()
-        render = client.post(
-            "/v1/renders",
-            json={"generation_id": generation["id"], "width": 320, "height": 180},
-            headers=headers,
-        ).json()
+        render = small_render(client, headers, 320, 180)
         statuses = []
         with client.stream(
             "GET", f"/v1/renders/{render['id']}/events", headers=headers, timeout=90

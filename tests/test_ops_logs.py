@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.factories import PROPS
-from tests.serve_helpers import serve
+from tests.serve_helpers import serve, small_render
 
 
 def test_json_logs_every_line_of_serve_and_its_render_workers(tmp_path: Path) -> None:
@@ -110,16 +110,7 @@ def test_access_lines_never_hold_a_download_links_signature(
     ):
         token = client.post("/v1/auth/token", json={"name": "alice"}).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
-        generation = client.post(
-            "/v1/generations",
-            json={"animation_props": {**PROPS, "duration_in_frames": 30}},
-            headers=headers,
-        ).json()
-        started = client.post(
-            "/v1/renders",
-            json={"generation_id": generation["id"], "width": 160, "height": 90},
-            headers=headers,
-        ).json()
+        started = small_render(client, headers)
         _wait_complete(client, started["id"], headers)
         url = client.get(f"/v1/renders/{started['id']}", headers=headers).json()["output_url"]
         assert client.get(url).status_code == 200
