@@ -69,6 +69,8 @@ def test_text_logs_stay_the_default_and_readable(tmp_path: Path) -> None:
         assert len(answer.headers["x-request-id"]) == 32  # too long: replaced
     assert f"renderlab on http://127.0.0.1:{server.port}/" in server.stderr
     assert not any(line.startswith("{") for line in server.stderr.splitlines())
+    banner = next(line for line in server.stderr.splitlines() if "renderlab on" in line)
+    assert banner.rstrip().endswith(")")  # one line: not wrapped at 80 columns in a log
 
 
 def _parse(line: str) -> dict[str, Any]:

@@ -202,4 +202,4 @@ def stderr_console() -> Any:
         return _LogConsole()
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # a log line is one line

@@ -73,7 +73,7 @@ def _refuse_dev_mode(host: str) -> None:
 
     refusal = dev_mode_refusal(get_settings(), host)
     if refusal is not None:
-        Console(stderr=True, highlight=False).print(f"[red]error:[/red] {refusal}")
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {refusal}")
         raise typer.Exit(2)
 
 

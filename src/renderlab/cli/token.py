@@ -32,7 +32,7 @@ def token(name: str = typer.Argument(..., help="Who the token is for, e.g. alice
     from renderlab.config import get_settings
     from renderlab.limits import get_limits
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     settings, limits = get_settings(), get_limits()
     if settings.auth_mode == "jwks":
         err.print(

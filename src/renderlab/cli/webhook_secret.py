@@ -18,7 +18,7 @@ def show_webhook_secret() -> None:
     from renderlab.config import get_settings
     from renderlab.webhooks import webhook_secret
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     settings = get_settings()
     try:
         value = webhook_secret(settings)
