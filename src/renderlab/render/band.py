@@ -135,12 +135,10 @@ def _flat_slices(
     decoder.extradata = bytes(ctx.extradata or b"")
     decoder.thread_count = 1  # one picture: frame threads would only start (7 -> 3.5 ms)
     pictures = decoder.decode(av.Packet(data)) + decoder.decode(None)
+    widths = (width, width // 2, width // 2)  # (the planes' strides can be wider)
     if len(pictures) != 1 or not all(
-        int(crop.min()) == value == int(crop.max())
-        for crop, value in (
-            (plane[:, : (width if i == 0 else width // 2)], value)
-            for i, (plane, value) in enumerate(zip(frame_planes(pictures[0]), yuv, strict=True))
-        )
+        int(plane[:, :w].min()) == value == int(plane[:, :w].max())
+        for plane, w, value in zip(frame_planes(pictures[0]), widths, yuv, strict=True)
     ):
         raise BandUnavailable("x264 does not reconstruct the flat background exactly")
     units = [u for u in split_annexb(data) if u[0] & 0x1F == NAL_IDR]
