@@ -91,6 +91,10 @@ def test_invalid_props_name_every_failing_field(alice: Api) -> None:
     fields = {f["field"] for f in error["fields"]}
     assert fields == {"animation_props.text", "animation_props.color", "animation_props.font_size"}
     assert all(f["location"] == "body" for f in error["fields"])
+    color = next(f for f in error["fields"] if f["field"] == "animation_props.color")
+    assert color["message"] == (
+        "color must be a colour as #RRGGBB (six hex digits, like #FFFFFF), not 'red'"
+    )
     unknown = alice.post("/v1/generations", json={"animation_props": PROPS, "extra": 1})
     assert unknown.status_code == 422
     assert [f["field"] for f in unknown.json()["error"]["fields"]] == ["extra"]

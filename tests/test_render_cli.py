@@ -145,6 +145,50 @@ def test_size_above_caps_and_bad_frame_exit_2(props_file: Path, tmp_path: Path) 
     assert not list(tmp_path.glob("x.*"))
 
 
+def test_a_colour_error_says_the_format_not_the_regex(tmp_path: Path) -> None:
+    path = tmp_path / "red.json"
+    path.write_text(json.dumps({"text": "x", "style": "scale", "color": "red"}))
+    result = runner.invoke(app, ["render", str(path), "-o", str(tmp_path / "x.mp4")])
+    assert result.exit_code == 2
+    assert "color must be a colour as #RRGGBB (six hex digits, like #FFFFFF), not 'red'" in (
+        result.output
+    )
+    assert "[0-9A-Fa-f]" not in result.output and "color: color" not in result.output
+
+
+@pytest.mark.parametrize("command", ["render", "still"])
+def test_a_side_given_alone_is_the_one_blamed(
+    props_file: Path, tmp_path: Path, command: str
+) -> None:
+    """``--height 2000`` of a 16:9 composition makes the width 3556: the error names the
+    option the user gave, and the size it made."""
+    out = tmp_path / ("x.mp4" if command == "render" else "x.png")
+    frame = ["--frame", "0"] if command == "still" else []
+    result = runner.invoke(
+        app, [command, str(props_file), "-o", str(out), *frame, "--height", "2000"]
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith("error: height: Resolution too large.")
+    assert "--height 2000 makes the output 3556x2000" in result.output
+    assert not out.exists()
+
+
+def test_a_still_named_other_than_png_exits_2_before_drawing(
+    props_file: Path, tmp_path: Path
+) -> None:
+    for name in ("x.jpg", "x"):
+        out = tmp_path / name
+        result = runner.invoke(app, ["still", str(props_file), "--frame", "0", "-o", str(out)])
+        assert result.exit_code == 2
+        assert f"a still is a PNG: name the file .png, not '{name}'" in result.output
+        assert not out.exists()
+    result = runner.invoke(
+        app, ["still", str(props_file), "--frame", "0", "-o", str(tmp_path / "x.PNG")]
+    )
+    assert result.exit_code == 0
+    assert (tmp_path / "x.PNG").read_bytes().startswith(b"\x89PNG")
+
+
 def test_duration_cap_comes_from_the_environment(
     props_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_limits: None
 ) -> None:

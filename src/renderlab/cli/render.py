@@ -21,7 +21,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import typer
 
@@ -88,23 +88,41 @@ def _load_props(path: Path) -> TextAnimationProps:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "props"
         message = first["msg"].removeprefix("Value error, ")  # as the API's 422 says it
-        raise _fail(f"{field}: {message}") from None
+        # "color: color must be..." says the field twice; a message that names it says it once
+        said = message.startswith(f"{first['loc'][-1]} ") if first["loc"] else False
+        raise _fail(message if said else f"{field}: {message}") from None
 
 
-def _size(props: TextAnimationProps, width: int | None, height: int | None) -> tuple[int, int]:
+class _Size(NamedTuple):
+    width: int
+    height: int
+    derived: str | None
+    """The side computed from the other (``width``/``height``), or None."""
+
+
+def _size(props: TextAnimationProps, width: int | None, height: int | None) -> _Size:
     """The output size: as given, or the composition's, or the other side at its aspect."""
     if width is None and height is None:
-        return props.width, props.height
+        return _Size(props.width, props.height, None)
     if width is None:
         assert height is not None
-        width = round(height * props.width / props.height / 2) * 2
-    elif height is None:
-        height = round(width * props.height / props.width / 2) * 2
-    return width, height
+        return _Size(round(height * props.width / props.height / 2) * 2, height, "width")
+    if height is None:
+        return _Size(width, round(width * props.height / props.width / 2) * 2, "height")
+    return _Size(width, height, None)
 
 
-def _setting_error(exc: CapError) -> typer.Exit:
-    return _fail(f"{exc.field}: {exc.message}")
+def _setting_error(exc: CapError, size: _Size | None = None) -> typer.Exit:
+    """Exit 2 naming the field; a side the user did not give is blamed on the one they did
+    (``--height 5000`` makes the width 8888, too large: the option to change is --height)."""
+    if size is None or exc.field != size.derived:
+        return _fail(f"{exc.field}: {exc.message}")
+    given = "height" if size.derived == "width" else "width"
+    value = size.height if given == "height" else size.width
+    return _fail(
+        f"{given}: {exc.message} (--{given} {value} makes the output {size.width}x{size.height},"
+        " at the composition's aspect ratio)"
+    )
 
 
 @app.command("render")
@@ -130,8 +148,9 @@ def render(
 
     limits = get_limits()  # the deployment's caps, as the server applies them
     props = _load_props(props_file)
-    width, height = _size(props, width, height)
-    fmt = _checked_format(props, output, codec, (width, height), crf, limits)
+    size = _size(props, width, height)
+    width, height = size.width, size.height
+    fmt = _checked_format(props, output, codec, size, crf, limits)
     output.parent.mkdir(parents=True, exist_ok=True)
     bar = _progress_bar()
     with bar or nullcontext():
@@ -158,7 +177,7 @@ def _checked_format(
     props: TextAnimationProps,
     output: Path,
     codec: str | None,
-    size: tuple[int, int],
+    size: _Size,
     crf: int,
     limits: Limits,
 ) -> OutputFormat:
@@ -169,10 +188,10 @@ def _checked_format(
 
     try:
         fmt = codec_for_output(output, codec)
-        check_render(props, *size, limits)
+        check_render(props, size.width, size.height, limits)
         validate_crf(crf)
     except CapError as exc:
-        raise _setting_error(exc) from None
+        raise _setting_error(exc, size) from None
     for warning in render_warnings(props, fmt.codec):
         _say(warning, "warning", "yellow")
     return fmt
@@ -230,15 +249,17 @@ def still(
     from renderlab.limits import get_limits
     from renderlab.render import check_render, render_still, validate_frame
 
+    if output.suffix.lower() != ".png":
+        raise _fail(f"output: a still is a PNG: name the file .png, not {output.name!r}")
     limits = get_limits()
     props = _load_props(props_file)
-    width, height = _size(props, width, height)
+    size = _size(props, width, height)
     try:
-        check_render(props, width, height, limits)
+        check_render(props, size.width, size.height, limits)
         validate_frame(props, frame)
-        data = render_still(props, frame, width, height, limits=limits)
+        data = render_still(props, frame, size.width, size.height, limits=limits)
     except CapError as exc:
-        raise _setting_error(exc) from None
+        raise _setting_error(exc, size) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(data)
     _say(f"wrote {output} ({len(data)} bytes)")
