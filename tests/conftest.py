@@ -6,8 +6,10 @@ them fails the test rather than skipping it.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,12 @@ from renderlab.services import Services
 from tests.pipeline_helpers import FAST_LIMITS, pipeline_services
 
 pytest_plugins = ["tests.s3_server"]
+
+# Renders keep their flat slices in a cache directory (render/diskcache.py): the suite's own,
+# never the user's ~/.cache, and shared by its processes and the servers they start.
+if "RENDERLAB_CACHE_DIR" not in os.environ:
+    os.environ["RENDERLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="renderlab-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["RENDERLAB_CACHE_DIR"], ignore_errors=True)
 
 PG_ADMIN_URL = os.environ.get(
     "RENDERLAB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
