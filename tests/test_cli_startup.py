@@ -20,17 +20,8 @@ WEB_STACK = ("sqlalchemy", "celery", "fastapi", "starlette", "alembic", "renderl
 RENDERER = ("av", "numpy", "PIL", "pydantic", "renderlab.render.video")
 # What a one-process render has no use for, each a measurable part of its start-up: settings
 # from the environment are read without pydantic-settings (which loads asyncio and ssl), and
-# the process pool of chunked renders is loaded only with --workers; and Typer's coercion of
-# parameters through pydantic TypeAdapters (Typer 0.29 and later, pinned out in pyproject: 60-110
-# ms of every command, its adapters built for every parameter of the app).
-NOT_FOR_ONE_PROCESS = (
-    "pydantic_settings",
-    "asyncio",
-    "ssl",
-    "multiprocessing",
-    "concurrent",
-    "typer._adapters",
-)
+# the process pool of chunked renders is loaded only with --workers.
+NOT_FOR_ONE_PROCESS = ("pydantic_settings", "asyncio", "ssl", "multiprocessing", "concurrent")
 # Drawn only for a terminal: a render writing to a pipe prints plain lines without it.
 TERMINAL_ONLY = ("rich",)
 
