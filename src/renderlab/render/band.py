@@ -120,7 +120,7 @@ def _flat_slices(
     macroblocks (the rows above the band; the rest go below it), checked to decode exactly.
 
     Kept in memory by each process and on disk for the next (:mod:`.diskcache`): in a fresh
-    process they cost 25-60 ms here, the most of any one step of a short render's."""
+    process they cost 20-55 ms here, the most of any one step of a short render's."""
     made_by = (_FLAT_VERSION, _FLAT_QP, _FLAT_PARAMS, av.__version__)
     key = repr((made_by, width, rows, split, yuv, options, pps)).encode()
     kept = diskcache.load(_FLAT_KIND, key)

@@ -2,7 +2,7 @@
 
 Only what is derived from its key alone and was checked when it was made: the band's flat
 slices (x264's keyframe slices of a flat background, :mod:`renderlab.render.band`), which
-cost a render process 25-60 ms of its first picture here, most of it the kernel handing a
+cost a render process 20-55 ms of its first picture here, most of it the kernel handing a
 fresh process the 11 MB x264 and the check decode touch. A ``renderlab render`` started from
 a script reuses what the previous one made, as a server's warm render processes reuse it in
 memory.
