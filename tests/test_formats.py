@@ -71,8 +71,18 @@ def test_h264_of_a_transparent_composition_warns() -> None:
     (warning,) = render_warnings(transparent, "h264")
     assert "black" in warning and "H.264" in warning and "vp9" in warning
     assert render_warnings(opaque, "h264") == []
-    for codec in ("vp9", "prores", "gif"):
+    for codec in ("vp9", "prores"):
         assert render_warnings(transparent, codec) == []
+
+
+def test_gif_of_a_transparent_composition_warns_of_hard_edges_and_a_stepped_fade() -> None:
+    """GIF keeps transparency at one bit (a pixel is text where its coverage is at least half):
+    a fade over a transparent background is a jump, which the render says before it starts."""
+    (fade,) = render_warnings(props(style="fade-in"), "gif")
+    assert "edges are hard and its fade shows as one step" in fade and "background_color" in fade
+    (scale,) = render_warnings(props(style="scale"), "gif")
+    assert "edges are hard." in scale and "fade" not in scale
+    assert render_warnings(props(style="fade-in", background_color="#102030"), "gif") == []
 
 
 def away_from_text(rgba: np.ndarray, margin: int = 8) -> np.ndarray:

@@ -120,4 +120,14 @@ def render_warnings(props: TextAnimationProps, codec: str) -> list[str]:
             "The background is transparent, but H.264 has no alpha channel: this video's"
             " background is black. Use vp9 (WebM) or prores (MOV) to keep the transparency."
         )
+    if props.background_color is None and fmt.codec == "gif":
+        fades = " and its fade shows as one step" if props.style in FADING_STYLES else ""
+        warnings.append(
+            "GIF transparency is on or off: over this transparent background the text's edges"
+            f" are hard{fades}. Set background_color for smooth edges, or use vp9 (WebM)."
+        )
     return warnings
+
+
+FADING_STYLES = ("fade-in", "slide-up")
+"""Styles whose opacity goes from 0 to 1 (``compositions.motion``)."""
