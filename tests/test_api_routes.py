@@ -18,7 +18,8 @@ from tests.api_helpers import Api, attach_local_storage, make_api
 from tests.conftest import FakeClock
 from tests.factories import PROPS
 
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+# Every time in the API, in one form: milliseconds, UTC.
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 RENDER_FIELDS = {
     "id",
     "user_id",

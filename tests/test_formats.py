@@ -70,6 +70,7 @@ def test_h264_of_a_transparent_composition_warns() -> None:
     transparent, opaque = props(), props(background_color="#102030")
     (warning,) = render_warnings(transparent, "h264")
     assert "black" in warning and "H.264" in warning and "vp9" in warning
+    assert "Set background_color" in warning  # the simplest fix, named first
     assert render_warnings(opaque, "h264") == []
     for codec in ("vp9", "prores"):
         assert render_warnings(transparent, codec) == []

@@ -57,6 +57,13 @@ def test_defaults_to_the_composition_size(services: Services) -> None:
     assert (render.width, render.height) == (1920, 1080)
 
 
+def test_one_side_alone_keeps_the_compositions_aspect(services: Services) -> None:
+    user = make_user(services.db)
+    generation = make_generation(services.db, user)
+    render, _ = start_render(services, user, RenderRequest(generation, width=1280))
+    assert (render.width, render.height) == (1280, 720)
+
+
 def test_other_users_generation_is_not_found_and_costs_nothing(services: Services) -> None:
     alice, bob = make_user(services.db, "alice"), make_user(services.db, "bob")
     generation = make_generation(services.db, alice)

@@ -92,6 +92,21 @@ def test_a_smaller_render_scales_and_another_aspect_is_refused(tmp_path: Path) -
     assert (info_probe["width"], info_probe["height"]) == (540, 960)
 
 
+def test_one_side_alone_gives_the_other_at_the_compositions_aspect() -> None:
+    """A width alone was set against the default height (1280 for 1920x1080 made 1280x1080, a
+    422): now it is 1280x720, as the CLI made it, and neither side is the composition's own."""
+    limits = Limits()
+    assert caps.requested_size(limits, 1920, 1080, 1280, None) == caps.RenderSize(1280, 720)
+    assert caps.requested_size(limits, 1080, 1920, None, 960) == caps.RenderSize(540, 960)
+    assert caps.requested_size(limits, 1080, 1350, 540, None) == caps.RenderSize(540, 676)
+    assert caps.requested_size(limits, 1920, 1080, None, None) == caps.RenderSize(1920, 1080)
+    assert caps.requested_size(limits, 1920, 1080, 1000, 1000) == caps.RenderSize(1000, 1000)
+    with pytest.raises(CapError) as info:
+        caps.check_aspect(1080, 1920, 1920, 1080)
+    assert "(at width 1080: 1080x608)" in info.value.message
+    assert "set width and height in the props themselves" in info.value.message
+
+
 def _css_page(p: TextAnimationProps, font: Path) -> str:
     data = base64.b64encode(font.read_bytes()).decode()
     return f"""<!doctype html><html><head><style>

@@ -55,6 +55,30 @@ def default_size(
     return RenderSize(max(width, limits.min_dimension), max(height, limits.min_dimension))
 
 
+def requested_size(
+    limits: Limits,
+    composition_width: int,
+    composition_height: int,
+    width: int | None,
+    height: int | None,
+) -> RenderSize:
+    """The size a render or still asked for: both sides as given; neither, the composition's
+    (:func:`default_size`); one, with the other at the composition's aspect ratio, even (a
+    width of 1280 for 1920x1080 is 1280x720, not 1280 against the default height)."""
+    if width is None and height is None:
+        return default_size(limits, composition_width, composition_height)
+    if width is None:
+        assert height is not None
+        return RenderSize(_even(height * composition_width / composition_height), height)
+    if height is None:
+        return RenderSize(width, _even(width * composition_height / composition_width))
+    return RenderSize(width, height)
+
+
+def _even(side: float) -> int:
+    return max(2, round(side / 2) * 2)
+
+
 def check_duration(duration_in_frames: int, fps: int, limits: Limits) -> None:
     if duration_in_frames > limits.max_frames_at(fps):
         raise CapError(
@@ -106,7 +130,9 @@ def check_aspect(
         raise CapError(
             "width",
             f"A {composition_width}x{composition_height} composition renders at its own aspect"
-            f" ratio; {width}x{height} is another.",
+            f" ratio; {width}x{height} is another (at width {width}:"
+            f" {width}x{_even(width * composition_height / composition_width)}). For another"
+            " shape, set width and height in the props themselves.",
             "invalid_resolution",
         )
 

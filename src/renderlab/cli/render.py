@@ -100,16 +100,17 @@ class _Size(NamedTuple):
     """The side computed from the other (``width``/``height``), or None."""
 
 
-def _size(props: TextAnimationProps, width: int | None, height: int | None) -> _Size:
-    """The output size: as given, or the composition's, or the other side at its aspect."""
-    if width is None and height is None:
-        return _Size(props.width, props.height, None)
-    if width is None:
-        assert height is not None
-        return _Size(round(height * props.width / props.height / 2) * 2, height, "width")
-    if height is None:
-        return _Size(width, round(width * props.height / props.width / 2) * 2, "height")
-    return _Size(width, height, None)
+def _size(
+    props: TextAnimationProps, width: int | None, height: int | None, limits: Limits
+) -> _Size:
+    """The output size, as the server makes it: as given, or the composition's, or the other
+    side at its aspect (``caps.requested_size``)."""
+    from renderlab.caps import requested_size
+
+    size = requested_size(limits, props.width, props.height, width, height)
+    derived = "width" if width is None and height is not None else None
+    derived = "height" if height is None and width is not None else derived
+    return _Size(size.width, size.height, derived)
 
 
 def _setting_error(exc: CapError, size: _Size | None = None) -> typer.Exit:
@@ -148,7 +149,7 @@ def render(
 
     limits = get_limits()  # the deployment's caps, as the server applies them
     props = _load_props(props_file)
-    size = _size(props, width, height)
+    size = _size(props, width, height, limits)
     width, height = size.width, size.height
     fmt = _checked_format(props, output, codec, size, crf, limits)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -253,7 +254,7 @@ def still(
         raise _fail(f"output: a still is a PNG: name the file .png, not {output.name!r}")
     limits = get_limits()
     props = _load_props(props_file)
-    size = _size(props, width, height)
+    size = _size(props, width, height, limits)
     try:
         check_render(props, size.width, size.height, limits)
         validate_frame(props, frame)

@@ -150,11 +150,10 @@ def start_render(
 def requested_size(
     props: TextAnimationProps, width: int | None, height: int | None, limits: Limits
 ) -> tuple[int, int]:
-    """The size asked for, each side not given taken from ``caps.default_size`` of the
-    composition (its own size, within the caps): the one place renders and stills default
-    their size."""
-    size = caps.default_size(limits, props.width, props.height)
-    return (size.width if width is None else width, size.height if height is None else height)
+    """The size asked for (:func:`renderlab.caps.requested_size`, of the composition's own
+    size): the one place renders and stills default their size."""
+    size = caps.requested_size(limits, props.width, props.height, width, height)
+    return size.width, size.height
 
 
 def check_output(props: TextAnimationProps, request: RenderRequest) -> list[str]:

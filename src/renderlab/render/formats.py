@@ -118,7 +118,8 @@ def render_warnings(props: TextAnimationProps, codec: str) -> list[str]:
     if props.background_color is None and not fmt.carries_alpha:
         warnings.append(
             "The background is transparent, but H.264 has no alpha channel: this video's"
-            " background is black. Use vp9 (WebM) or prores (MOV) to keep the transparency."
+            " background is black. Set background_color for another colour, or use vp9 (WebM)"
+            " or prores (MOV) to keep the transparency."
         )
     if props.background_color is None and fmt.codec == "gif":
         fades = " and its fade shows as one step" if props.style in FADING_STYLES else ""

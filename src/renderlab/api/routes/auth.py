@@ -6,8 +6,6 @@ provider does) the route does not exist: 404, and absent from the OpenAPI docume
 is a credential: the answer says ``Cache-Control: no-store`` (as every JSON answer does).
 """
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Response
 
 from renderlab.api.auth import check_token_name
@@ -15,6 +13,7 @@ from renderlab.api.context import ApiContext
 from renderlab.api.errors import invalid
 from renderlab.api.routes import errors, json_response
 from renderlab.api.schemas import TokenOut, TokenRequest
+from renderlab.clock import ms_to_rfc3339
 
 
 def router(ctx: ApiContext) -> APIRouter:
@@ -36,7 +35,7 @@ def router(ctx: ApiContext) -> APIRouter:
         except ValueError as exc:
             raise invalid("name", "body", str(exc)) from None
         token, expires = ctx.auth.issue(name)
-        expires_at = datetime.fromtimestamp(expires, tz=UTC).isoformat().replace("+00:00", "Z")
+        expires_at = ms_to_rfc3339(expires * 1000) or ""  # as every time in the API
         return json_response(TokenOut(token=token, expires_at=expires_at), 201)
 
     return api

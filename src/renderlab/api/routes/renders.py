@@ -276,7 +276,8 @@ def _download_url(
         )
     except actions.RenderNotComplete as exc:
         raise ApiError(409, "render_not_complete", _message(exc, "not complete")) from None
-    expires_at = signed.expires_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+    # As every other time in the API: milliseconds, UTC ("...T19:52:56.000Z").
+    expires_at = signed.expires_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return json_response(DownloadURLOut(url=signed.url, expires_at=expires_at))
 
 
