@@ -294,6 +294,10 @@ def render_and_watch(page: Page, text: str, tmp_path: Path) -> None:
 
     link = page.get_by_role("link", name="Download WebM", exact=True)
     expect(link).not_to_have_attribute("aria-disabled", "true")
+    player = page.locator("#player")
+    expect(player).to_be_visible()  # a WebM plays in the page
+    page.wait_for_function("() => document.getElementById('player').readyState >= 1")
+    assert player.evaluate("v => v.error === null && v.videoWidth === 360")
     with page.expect_download() as info:
         link.click()
     saved = tmp_path / info.value.suggested_filename
@@ -451,6 +455,40 @@ def test_journey_type_pick_render_download_cancel_delete_run_out(
     run_out_of_quota(page)
     delete_an_animation(page, text)
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport[0]
+    assert unexpected(console, EXPECTED) == []
+
+
+def test_each_file_type_is_shown_as_a_browser_can(
+    server: Server, new_page: Callable[..., Page], tmp_path: Path
+) -> None:
+    """A GIF is shown as an image and ProRes, which no browser decodes, by a line saying where
+    it plays: both were put in the video player, which sat black at 0:00 (fresh-eyes run).
+    MP4 and WebM play in the player (the journey's WebM: ``render_and_watch``)."""
+    console: list[ConsoleEntry] = []
+    page = new_page(console, DESKTOP)
+    sign_in(page, server.base, "file-types")
+    page.get_by_label("Text", exact=True).fill("Shown as it can be")
+    page.get_by_label("Duration (seconds)").fill("1")
+    page.get_by_label("Video size").select_option("small")
+    player, gif, elsewhere = (
+        page.locator(f"#{i}") for i in ("player", "gif-preview", "no-preview")
+    )
+    for codec, name in (("gif", "GIF"), ("prores", "MOV")):
+        page.get_by_label("File type").select_option(codec)
+        page.get_by_role("button", name="Render video").click()
+        link = page.get_by_role("link", name=f"Download {name}", exact=True)
+        expect(link).not_to_have_attribute("aria-disabled", "true", timeout=60_000)
+        expect(player).to_be_hidden()
+        if codec == "gif":
+            expect(gif).to_be_visible()
+            expect(gif).to_have_js_property("complete", True)
+            assert gif.evaluate("i => i.naturalWidth > 0 && i.alt.startsWith('The GIF of')")
+            expect(elsewhere).to_be_hidden()
+        else:
+            expect(elsewhere).to_be_visible()
+            expect(elsewhere).to_contain_text("not in browsers: download it")
+            expect(gif).to_be_hidden()
+        screenshot(page, tmp_path, f"web-{codec}-done.png", full_page=True)
     assert unexpected(console, EXPECTED) == []
 
 

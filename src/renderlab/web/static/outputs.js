@@ -3,11 +3,13 @@
 
 import { ApiError, postJSON } from "./api.js";
 
+// `preview`: how the page shows a finished render. Browsers play MP4 and WebM, show a GIF as
+// an image, and cannot decode ProRes at all (a player would sit black with "0:00").
 export const CODECS = {
-  h264: { ext: "mp4", name: "MP4" },
-  vp9: { ext: "webm", name: "WebM" },
-  prores: { ext: "mov", name: "MOV" },
-  gif: { ext: "gif", name: "GIF" },
+  h264: { ext: "mp4", name: "MP4", preview: "video" },
+  vp9: { ext: "webm", name: "WebM", preview: "video" },
+  prores: { ext: "mov", name: "MOV", preview: "none" },
+  gif: { ext: "gif", name: "GIF", preview: "image" },
 };
 const STATUS_LABELS = { pending: "Queued", rendering: "Rendering", complete: "Ready", failed: "Failed" };
 const ERROR_LABELS = { cancelled: "Cancelled", timed_out: "Timed out" };

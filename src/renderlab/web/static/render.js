@@ -48,6 +48,8 @@ export class RenderPanel {
     this.link = $("download-link");
     this.sizeText = $("download-size");
     this.player = $("player");
+    this.gif = $("gif-preview");
+    this.noPreview = $("no-preview");
     this.failedBox = $("progress-failed");
     this.failedMessage = $("failed-message");
     this.retryButton = $("retry-button");
@@ -76,8 +78,7 @@ export class RenderPanel {
     this.render = null;
     this.link.removeAttribute("href");
     this.link.setAttribute("aria-disabled", "true");
-    this.player.removeAttribute("src");
-    this.player.load();
+    this.resetPreview();
     this.section.hidden = false;
     this.update(render);
     if (render.status === "complete" || render.status === "failed") {
@@ -110,8 +111,33 @@ export class RenderPanel {
     this.stop();
     this.render = null;
     this.section.hidden = true;
+    this.resetPreview();
+  }
+
+  /** No result shown: the player, the GIF and the ProRes line hidden, the player emptied. */
+  resetPreview() {
     this.player.removeAttribute("src");
     this.player.load();
+    this.player.hidden = true;
+    this.gif.removeAttribute("src");
+    this.gif.hidden = true;
+    this.noPreview.hidden = true;
+  }
+
+  /** The result where a browser can show it (CODECS' `preview`): MP4 and WebM in the player, a
+   * GIF as an image, and for ProRes, which no browser decodes, a line saying where it plays. */
+  showPreview(render, url) {
+    const preview = CODECS[codecOf(render)].preview;
+    if (preview === "video" && !this.player.getAttribute("src")) {
+      this.player.src = url;
+      this.player.hidden = false;
+    } else if (preview === "image" && !this.gif.getAttribute("src")) {
+      this.gif.src = url;
+      this.gif.alt = `The GIF of “${this.text}”`;
+      this.gif.hidden = false;
+    } else if (preview === "none") {
+      this.noPreview.hidden = false;
+    }
   }
 
   stop() {
@@ -217,7 +243,7 @@ export class RenderPanel {
     this.link.href = url;
     this.link.download = this.fileName;
     this.link.removeAttribute("aria-disabled");
-    if (!this.player.getAttribute("src")) this.player.src = url;
+    if (this.render) this.showPreview(this.render, url);
   }
 
   async downloadClicked(event) {
