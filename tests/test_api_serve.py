@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.api_helpers import sse_messages
+from tests.api_helpers import free_socket, sse_messages
 from tests.factories import PROPS
+from tests.s3_server import free_port
 from tests.serve_helpers import ROOT, renderlab, serve, serve_env, small_render
 
 
@@ -50,6 +51,30 @@ def test_serve_renders_and_streams_and_downloads(tmp_path: Path) -> None:
     assert "renderlab token" in server.stderr
 
 
+def test_serve_on_a_taken_port_says_so_in_one_line_before_anything_starts(tmp_path: Path) -> None:
+    """It printed its banner ("renderlab on http://...") and then uvicorn's bind error, exit 3."""
+    holder = free_socket()
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        result = subprocess.run(
+            renderlab("serve", "--port", str(port)),
+            env=serve_env(tmp_path / "data"),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        holder.close()
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: 127.0.0.1:{port} is in use (another renderlab serve?): stop what holds it,"
+        f" or pass --port {port + 1}"
+    ]
+    assert not (tmp_path / "data" / "renderlab.db").exists()  # refused before the database
+
+
 def test_serve_refuses_an_unmigrated_shared_database(tmp_path: Path) -> None:
     from sqlalchemy import create_engine, text
 
@@ -64,8 +89,8 @@ def test_serve_refuses_an_unmigrated_shared_database(tmp_path: Path) -> None:
             tmp_path / "data",
             RENDERLAB_DATABASE_URL=PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name,
         )
-        result = subprocess.run(
-            renderlab("serve", "--port", "1"),
+        result = subprocess.run(  # a free port: the database is what it must refuse
+            renderlab("serve", "--port", str(free_port())),
             env=env,
             cwd=ROOT,
             capture_output=True,

@@ -12,6 +12,7 @@ split between them; SQLite writers of all of them queue on one file lock (``db.W
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -46,6 +47,7 @@ def serve(
     from renderlab.config import get_settings
 
     _refuse_dev_mode(host)
+    _refuse_taken_port(host, port)
     settings = with_public_url(get_settings(), host, port)
     err = prepare_process_tree(settings, port)
     _prepare_database(err, settings.resolved_database_url())
@@ -75,6 +77,34 @@ def _refuse_dev_mode(host: str) -> None:
     if refusal is not None:
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {refusal}")
         raise typer.Exit(2)
+
+
+def _refuse_taken_port(host: str, port: int) -> None:
+    """Exit 2 with one line when the address is taken, before the banner and the workers: else
+    the banner said "renderlab on http://..." and uvicorn's bind error followed it (exit 3).
+    A trial bind, as uvicorn binds (``SO_REUSEADDR``: a port in TIME_WAIT is free)."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as trial:
+            trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            trial.bind(address)
+    except OSError as exc:
+        from rich.console import Console
+
+        why = (
+            "is in use (another renderlab serve?)"
+            if exc.errno == errno.EADDRINUSE
+            else (f"cannot be listened on ({exc.strerror or exc})")
+        )
+        hint = f": stop what holds it, or pass --port {port + 1}" if port else ""
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[red]error:[/red] {host}:{port} {why}{hint}"
+        )
+        raise typer.Exit(2) from None
 
 
 def _build_app(err: Console, settings: Settings) -> FastAPI:
