@@ -28,6 +28,56 @@ def test_malformed_json_names_the_body(api: Api, body: bytes) -> None:
     assert "JSON" in error["message"]
 
 
+def test_malformed_json_says_where_it_stops(api: Api) -> None:
+    response = api.post(
+        "/v1/renders",
+        content=b'{"generation_id": 1 2}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.json()["error"]["message"] == (
+        "The request body is not valid JSON: Expecting ',' delimiter at character 20."
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "message"),
+    [
+        # curl -d without -H 'Content-Type: application/json': FastAPI reads no JSON at all
+        (
+            b'{"generation_id": "x"}',
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            "The body must be a JSON object sent with Content-Type: application/json"
+            " (Content-Type: application/x-www-form-urlencoded).",
+        ),
+        (
+            b'{"generation_id": "x"}',
+            {},
+            "The body must be a JSON object sent with Content-Type: application/json"
+            " (no Content-Type).",
+        ),
+        (
+            b"[]",
+            {"Content-Type": "application/json"},
+            "The body must be a JSON object, not an array.",
+        ),
+        (
+            b"7",
+            {"Content-Type": "application/json"},
+            "The body must be a JSON object, not a number.",
+        ),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_says_what_to_send(
+    api: Api, body: bytes, headers: dict[str, str], message: str
+) -> None:
+    """It said "body: Input should be a valid dictionary or object to extract fields from"."""
+    response = api.post("/v1/generations", content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["message"] == message
+    assert error["fields"] == [{"field": "body", "location": "body", "message": message}]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [

@@ -99,20 +99,60 @@ def invalid(field: str, location: str, message: str) -> ApiError:
 NOT_JSON = "The request body is not valid JSON."
 
 
-def _validation_fields(errors: Sequence[Any]) -> list[dict[str, str]]:
+def _validation_fields(errors: Sequence[Any], content_type: str) -> list[dict[str, str]]:
     fields = []
     for error in errors:
-        if error.get("type") == "json_invalid":
+        kind = error.get("type")
+        if kind == "json_invalid":
             # FastAPI's loc is ("body", <byte offset>): the contract names the body itself.
-            fields.append(field_error("body", "body", NOT_JSON))
+            fields.append(field_error("body", "body", _not_json(error)))
             continue
         location, *path = error.get("loc", ("body",))
         if location not in ("body", "query", "path", "header"):
             path, location = [location, *path], "body"
         name = ".".join(str(part) for part in path) or location
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        if kind == "model_attributes_type" and location == "body" and not path:
+            message = _not_an_object(error.get("input"), content_type)
         fields.append(field_error(name, location, message))
     return fields
+
+
+def _not_json(error: Any) -> str:
+    """NOT_JSON with where the parse stopped ("Expecting ',' delimiter at character 49")."""
+    where = error.get("loc", ())[1:]
+    why = (error.get("ctx") or {}).get("error")
+    if not why or not where:
+        return NOT_JSON
+    return f"{NOT_JSON[:-1]}: {why} at character {where[0]}."
+
+
+def _not_an_object(given: Any, content_type: str) -> str:
+    """The body read as something other than a JSON object: usually JSON sent without its
+    content type (curl -d sends application/x-www-form-urlencoded), which FastAPI does not
+    parse at all; else a JSON array, string or number."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        sent = f"Content-Type: {media}" if media else "no Content-Type"
+        return f"{_NOT_AN_OBJECT} sent with Content-Type: application/json ({sent})."
+    if given is None:
+        kind = "null"
+    elif isinstance(given, bool):
+        kind = "true or false"
+    else:
+        kind = (
+            "an array"
+            if isinstance(given, list)
+            else "a string"
+            if isinstance(given, str)
+            else "a number"
+        )
+    return f"{_NOT_AN_OBJECT}, not {kind}."
+
+
+_NOT_AN_OBJECT = "The body must be a JSON object"
+# Messages about the body as a whole: the error's message is theirs alone, with no field named.
+_WHOLE_BODY = (NOT_JSON[:-1], _NOT_AN_OBJECT)
 
 
 async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -182,11 +222,11 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-    fields = _validation_fields(exc.errors())
+    fields = _validation_fields(exc.errors(), request.headers.get("content-type", ""))
     first = fields[0] if fields else {"field": "body", "message": "invalid request"}
     message = (
         first["message"]
-        if first["message"] == NOT_JSON
+        if first["message"].startswith(_WHOLE_BODY)
         else f"Invalid request: {first['field']}: {first['message']}"
     )
     return error_response(422, "invalid_request", message, fields=fields)
