@@ -676,6 +676,8 @@ def test_layout_fits_and_render_button_is_keyboard_reachable(
     if width < 960:
         assert stage["y"] < editor["y"]  # the preview first on a phone
 
+    # Signing in with Enter hid the form focus was in: it went to the page, not to the editor.
+    assert page.evaluate("document.activeElement.id") == "prompt"
     page.locator(".skip-link").focus()  # the page's first stop
     for _ in range(40):
         page.keyboard.press("Tab")
@@ -685,4 +687,7 @@ def test_layout_fits_and_render_button_is_keyboard_reachable(
         pytest.fail("Tab never reached the Render video button")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
+    page.keyboard.press("Enter")  # Render is disabled while it starts: focus goes on, not away
+    page.wait_for_function("() => document.activeElement.id === 'progress-title'")
+    expect(page.locator("#complete-message")).to_be_visible()  # nothing left running
     assert unexpected(console, []) == []

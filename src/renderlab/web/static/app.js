@@ -79,6 +79,16 @@ const signIn = new SignIn({ onSignedIn: () => signedIn() });
 function showRender(render, text) {
   panel.watch(render, { fileName: fileName(text, render), text });
   $("progress").scrollIntoView({ behavior: "smooth", block: "nearest" });
+  // Render was pressed and is disabled while the request runs, which drops keyboard focus to
+  // the page: it goes on to the panel's title (announced), next to Cancel, never away from a
+  // field being typed in.
+  if (lostFocus()) $("progress-title").focus({ preventScroll: true });
+}
+
+/** Whether keyboard focus fell to the page (its element was hidden or disabled). */
+function lostFocus() {
+  const active = document.activeElement;
+  return !active || active === document.body || active.disabled || active.closest("[hidden]") !== null;
 }
 
 async function storeGeneration() {
@@ -242,6 +252,7 @@ async function signedIn() {
   $("app").hidden = false;
   $("account").hidden = false;
   $("account-name").textContent = tokenName(currentToken());
+  if (lostFocus()) $("prompt").focus({ preventScroll: true }); // the sign-in form it was in is gone
   await quota.refresh(); // also proves the token: a 401 lands back at sign-in
   if (!currentToken()) return;
   verifying = false;
