@@ -242,6 +242,8 @@ def type_a_portrait_webm(page: Page, text: str) -> None:
     expect(frame).to_have_attribute("data-format", "1080x1920")
     page.get_by_label("Duration (seconds)").fill("2")
     expect(page.locator("#duration-hint")).to_contain_text("60 frames")
+    # the slider stays on the last frame, counted from 1 as a person counts (it said "59 of 60")
+    expect(page.locator("#frame-output")).to_have_text("60 of 60 (1.97 s)")
     expect(page.get_by_label("Frame rate")).to_have_count(0)  # one choice is no choice
     page.get_by_label("Transparent background").check()
     warning = page.get_by_text(ALPHA_WARNING)

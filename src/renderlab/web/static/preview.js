@@ -60,8 +60,9 @@ export class Preview {
   updateFrameLabel() {
     const frame = Number(this.slider.value);
     const total = Number(this.slider.max) + 1;
-    this.output.textContent = `${frame} of ${total} (${(frame / FPS).toFixed(2)} s)`;
-    this.slider.setAttribute("aria-valuetext", `Frame ${frame}, ${(frame / FPS).toFixed(2)} seconds`);
+    // Counted from 1 for people ("Frame 90 of 90" is the last; the API's frame is 89).
+    this.output.textContent = `${frame + 1} of ${total} (${(frame / FPS).toFixed(2)} s)`;
+    this.slider.setAttribute("aria-valuetext", `Frame ${frame + 1} of ${total}, ${(frame / FPS).toFixed(2)} seconds`);
   }
 
   schedule(delay) {
@@ -134,7 +135,7 @@ export class Preview {
   show(blob, props, frame) {
     const url = URL.createObjectURL(blob);
     this.image.src = url;
-    this.image.alt = `Frame ${frame} of "${props.text.slice(0, 80)}" (${props.style})`;
+    this.image.alt = `Frame ${frame + 1} of "${props.text.slice(0, 80)}" (${props.style})`;
     this.image.hidden = false;
     this.placeholder.hidden = true;
     this.box.classList.toggle("checker", !props.background_color);
