@@ -92,6 +92,12 @@ def test_invalid_props_name_every_failing_field(alice: Api) -> None:
     fields = {f["field"] for f in error["fields"]}
     assert fields == {"animation_props.text", "animation_props.color", "animation_props.font_size"}
     assert all(f["location"] == "body" for f in error["fields"])
+    typo = alice.post("/v1/generations", json={"animation_props": {**PROPS, "colour": "red"}})
+    assert typo.json()["error"]["fields"][0]["message"] == (
+        "Extra inputs are not permitted (did you mean 'color'?)"
+    )
+    bounce = alice.post("/v1/generations", json={"animation_props": {**PROPS, "style": "bounce"}})
+    assert bounce.json()["error"]["fields"][0]["message"].endswith(", not 'bounce'")
     color = next(f for f in error["fields"] if f["field"] == "animation_props.color")
     assert color["message"] == (
         "color must be a colour as #RRGGBB (six hex digits, like #FFFFFF), not 'red'"

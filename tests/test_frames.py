@@ -205,7 +205,13 @@ def test_size_validation() -> None:
             (1920, 1082),
             "height",
             "resolution_too_large",
-            "Resolution too large. Maximum is 1920x1080.",
+            "Resolution too large. Maximum is 1920x1080 (the shorter side at most 1080).",
+        ),
+        (
+            (1920, 1920),
+            "height",
+            "resolution_too_large",
+            "Resolution too large. Maximum is 1920x1080 (the shorter side at most 1080).",
         ),
         (
             (641, 360),

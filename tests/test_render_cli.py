@@ -156,6 +156,49 @@ def test_a_colour_error_says_the_format_not_the_regex(tmp_path: Path) -> None:
     assert "[0-9A-Fa-f]" not in result.output and "color: color" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("props", "said"),
+    [
+        (
+            {"style": "bounce"},
+            "style: Input should be 'fade-in', 'typewriter', 'slide-up' or 'scale', not 'bounce'",
+        ),
+        ({"colour": "#FFFFFF"}, "colour: Extra inputs are not permitted (did you mean 'color'?)"),
+        (
+            {"background_color": "transparent"},
+            "not 'transparent'; leave it out for a transparent background",
+        ),
+    ],
+)
+def test_a_props_error_says_what_was_given_and_what_was_meant(
+    tmp_path: Path, props: dict, said: str
+) -> None:
+    path = tmp_path / "props.json"
+    path.write_text(json.dumps({"text": "x", "style": "scale", "color": "#FFFFFF", **props}))
+    result = runner.invoke(app, ["render", str(path), "-o", str(tmp_path / "x.mp4")])
+    assert result.exit_code == 2
+    assert said in result.output
+
+
+def test_options_and_outputs_are_named_as_typed(props_file: Path, tmp_path: Path) -> None:
+    """The renderer's chunk_size is the option --chunk-size; a directory is not an output."""
+    out = tmp_path / "x.mp4"
+    result = runner.invoke(app, ["render", str(props_file), "-o", str(out), "--chunk-size", "0"])
+    assert result.exit_code == 2
+    assert "error: --chunk-size: --chunk-size must be at least 1." in result.output
+    for command, extra, example in (
+        ("render", [], "video.mp4"),
+        ("still", ["--frame", "0"], "frame.png"),
+    ):
+        result = runner.invoke(app, [command, str(props_file), "-o", str(tmp_path), *extra])
+        assert result.exit_code == 2
+        assert (
+            f"output: {tmp_path} is a directory: name a file in it, e.g. {tmp_path / example}"
+            in (result.output)
+        )
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("command", ["render", "still"])
 def test_a_side_given_alone_is_the_one_blamed(
     props_file: Path, tmp_path: Path, command: str

@@ -104,9 +104,13 @@ def check_size(width: int, height: int, limits: Limits) -> None:
     if too_large is not None:
         cap = (limits.max_width, limits.max_height)
         cap = cap if width >= height else cap[::-1]  # stated in the request's orientation
+        # 1920x1920 is within "1920" on each side: say that the shorter side is the one over
+        short = (
+            "" if too_large == long_field else f" (the shorter side at most {limits.max_height})"
+        )
         raise CapError(
             too_large,
-            f"Resolution too large. Maximum is {cap[0]}x{cap[1]}.",
+            f"Resolution too large. Maximum is {cap[0]}x{cap[1]}{short}.",
             "resolution_too_large",
         )
     for field, value in (("width", width), ("height", height)):

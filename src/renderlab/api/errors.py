@@ -27,6 +27,7 @@ from renderlab.api.auth import AuthError, IdentityProviderUnavailable
 from renderlab.api.middleware import SECURITY_HEADERS
 from renderlab.api.ratelimit_headers import quota_headers
 from renderlab.caps import CapError
+from renderlab.compositions.props import error_message as props_error_message
 from renderlab.limits import Limits
 from renderlab.pipeline.retention import OutputExpired
 from renderlab.pipeline.start import IdempotencyConflict, QuotaExceeded, TooManyConcurrentRenders
@@ -112,6 +113,8 @@ def _validation_fields(errors: Sequence[Any], content_type: str) -> list[dict[st
             path, location = [location, *path], "body"
         name = ".".join(str(part) for part in path) or location
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        if path and path[0] == "animation_props":
+            message = props_error_message({**error, "loc": path[1:]})
         if kind == "model_attributes_type" and location == "body" and not path:
             message = _not_an_object(error.get("input"), content_type)
         fields.append(field_error(name, location, message))

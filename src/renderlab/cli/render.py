@@ -85,9 +85,11 @@ def _load_props(path: Path) -> TextAnimationProps:
     try:
         return TextAnimationProps.model_validate_json(raw)
     except ValidationError as exc:
+        from renderlab.compositions.props import error_message
+
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "props"
-        message = first["msg"].removeprefix("Value error, ")  # as the API's 422 says it
+        message = error_message(first)  # as the API's 422 says it
         # "color: color must be..." says the field twice; a message that names it says it once
         said = message.startswith(f"{first['loc'][-1]} ") if first["loc"] else False
         raise _fail(message if said else f"{field}: {message}") from None
@@ -113,9 +115,16 @@ def _size(
     return _Size(size.width, size.height, derived)
 
 
+# The renderer's fields that are this command's options by another spelling.
+_OPTIONS = {"chunk_size": "--chunk-size", "workers": "--workers", "crf": "--crf"}
+
+
 def _setting_error(exc: CapError, size: _Size | None = None) -> typer.Exit:
     """Exit 2 naming the field; a side the user did not give is blamed on the one they did
     (``--height 5000`` makes the width 8888, too large: the option to change is --height)."""
+    option = _OPTIONS.get(exc.field)
+    if option is not None:
+        return _fail(f"{option}: {exc.message.replace(exc.field, option)}")
     if size is None or exc.field != size.derived:
         return _fail(f"{exc.field}: {exc.message}")
     given = "height" if size.derived == "width" else "width"
@@ -147,6 +156,7 @@ def render(
     from renderlab.limits import get_limits
     from renderlab.render import render_video
 
+    _refuse_directory(output, "video.mp4")
     limits = get_limits()  # the deployment's caps, as the server applies them
     props = _load_props(props_file)
     size = _size(props, width, height, limits)
@@ -172,6 +182,11 @@ def render(
         except CapError as exc:
             raise _setting_error(exc) from None
     _say(f"wrote {output} ({result.frames} frames, {result.bytes} bytes) in {result.seconds:.2f} s")
+
+
+def _refuse_directory(output: Path, example: str) -> None:
+    if output.is_dir():
+        raise _fail(f"output: {output} is a directory: name a file in it, e.g. {output / example}")
 
 
 def _checked_format(
@@ -250,6 +265,7 @@ def still(
     from renderlab.limits import get_limits
     from renderlab.render import check_render, render_still, validate_frame
 
+    _refuse_directory(output, "frame.png")
     if output.suffix.lower() != ".png":
         raise _fail(f"output: a still is a PNG: name the file .png, not {output.name!r}")
     limits = get_limits()

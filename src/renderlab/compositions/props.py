@@ -7,7 +7,8 @@ message naming the field before anything is stored or drawn.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 import regex
 from pydantic import (
@@ -36,11 +37,30 @@ _HEX_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
 def check_color(value: str, info: ValidationInfo) -> str:
     """``#RRGGBB``, said in words: pydantic's own message for a pattern quotes the regex."""
     if not _HEX_COLOR.fullmatch(value):
+        # "transparent" is what people write for no background: say how to ask for one
+        none = value.strip().lower() in ("transparent", "none", "")
+        hint = "; leave it out for a transparent background" if none else ""
         raise ValueError(
             f"{info.field_name} must be a colour as #RRGGBB (six hex digits, like #FFFFFF),"
-            f" not {value!r}"
+            f" not {value!r}{hint if info.field_name == 'background_color' else ''}"
         )
     return value
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """One of pydantic's errors about these props, as the API and the CLI say it: without
+    pydantic's "Value error, " prefix, with the value given when it is not one of the choices,
+    and the field meant when an unknown one is near a known one ("colour": "color")."""
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    kind, loc = error.get("type"), error.get("loc") or ()
+    if kind == "literal_error" and "input" in error:
+        return f"{message}, not {error['input']!r}"
+    if kind == "extra_forbidden" and loc:
+        import difflib  # only for this error: not a cost of every process that loads the props
+
+        close = difflib.get_close_matches(str(loc[-1]), TextAnimationProps.model_fields, n=1)
+        return f"{message} (did you mean {close[0]!r}?)" if close else message
+    return message
 
 
 # The pattern stays in the document (for clients and schemathesis); the check is check_color.
