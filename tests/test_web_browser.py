@@ -291,6 +291,7 @@ def render_and_watch(page: Page, text: str, tmp_path: Path) -> None:
     expect(complete).to_have_text("Render complete!")
     expect(page.locator("#progress-for")).to_contain_text(text)
     expect(page.locator("#progress-percent")).to_have_text("100%")
+    expect(page.locator("#progress-eta")).to_have_text(re.compile(r"^Done in about \d+ (s|min)$"))
     seen = [int(value.rstrip("%")) for value in page.evaluate("window.seen")]
     assert seen and seen == sorted(seen) and seen[-1] == 100, seen
 

@@ -200,7 +200,9 @@ export class RenderPanel {
     this.ticker = null;
     this.update(render);
     if (render.status === "complete") {
-      this.eta.textContent = "Done";
+      // How long it took, beside "Render complete!" (a bare "Done" said that a second time).
+      const took = Date.parse(render.completed_at) - Date.parse(render.created_at);
+      this.eta.textContent = Number.isFinite(took) ? `Done in ${roughDuration(took)}` : "Done";
       this.announce.textContent = "Render complete!";
       this.sizeText.textContent = bytes(render.output_size);
       const warnings = render.warnings ?? [];
