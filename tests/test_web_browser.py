@@ -244,6 +244,11 @@ def type_a_portrait_webm(page: Page, text: str) -> None:
     expect(page.locator("#duration-hint")).to_contain_text("60 frames")
     # the slider stays on the last frame, counted from 1 as a person counts (it said "59 of 60")
     expect(page.locator("#frame-output")).to_have_text("60 of 60 (1.97 s)")
+    page.get_by_label("Duration (seconds)").fill("25")  # refused: the slider stays as it was
+    expect(page.locator("#duration-hint")).to_have_text("1 to 20 s at 30 fps")
+    expect(page.locator("#frame-output")).to_have_text("60 of 60 (1.97 s)")
+    page.get_by_label("Duration (seconds)").fill("2")
+    expect(page.locator("#duration-hint")).to_contain_text("60 frames")
     expect(page.get_by_label("Frame rate")).to_have_count(0)  # one choice is no choice
     page.get_by_label("Transparent background").check()
     warning = page.get_by_text(ALPHA_WARNING)

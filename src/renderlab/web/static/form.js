@@ -8,6 +8,11 @@ import { controlFor, friendly, plain } from "./messages.js";
 
 const MAX_TEXT = 500;
 const FPS = 30;
+// The props' duration_in_frames bounds (1 to 20 s at 30 fps): outside them no frame count is
+// shown and the preview keeps its slider (it scrubbed "750 frames" of a refused 25 s).
+export const MIN_FRAMES = 30;
+export const MAX_FRAMES = 600;
+export const framesInRange = (frames) => Number.isInteger(frames) && frames >= MIN_FRAMES && frames <= MAX_FRAMES;
 const DEFAULT_FORMAT = "1920x1080";
 const SIZE_SCALES = { full: 1, medium: 2 / 3, small: 1 / 3 };
 const SIZE_NAMES = { full: "Full", medium: "Medium", small: "Small" };
@@ -80,8 +85,7 @@ export class PropsForm {
     const count = graphemeCount($("text").value);
     $("text-count").textContent = `${count} of ${MAX_TEXT} characters`;
     const frames = this.frames();
-    $("duration-hint").textContent =
-      frames === null || Number.isNaN(frames) ? "1 to 20 s at 30 fps" : `1 to 20 s at 30 fps (${frames} frames)`;
+    $("duration-hint").textContent = framesInRange(frames) ? `1 to 20 s at 30 fps (${frames} frames)` : "1 to 20 s at 30 fps";
     for (const id of ["color", "background_color"]) {
       const hex = toHex($(id).value);
       const named = hex && hex !== $(id).value.trim().toUpperCase();

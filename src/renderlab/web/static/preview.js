@@ -3,6 +3,7 @@
 // Requests are debounced and only the newest answer is shown; older ones are aborted.
 
 import { ApiError, request } from "./api.js";
+import { framesInRange } from "./form.js";
 
 const $ = (id) => document.getElementById(id);
 const TYPING_DELAY_MS = 250;
@@ -47,7 +48,7 @@ export class Preview {
   propsChanged() {
     this.reshape();
     const frames = this.form.props().duration_in_frames;
-    if (Number.isInteger(frames) && frames >= 1) {
+    if (framesInRange(frames)) {
       // The last frame shows the finished look: a slider left there stays at the end.
       const atEnd = this.slider.value === this.slider.max;
       this.slider.max = String(frames - 1);
