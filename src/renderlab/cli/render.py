@@ -154,13 +154,17 @@ def render(
     bar."""
     from renderlab.caps import CapError
     from renderlab.limits import get_limits
-    from renderlab.render import render_video
+    from renderlab.render import plan_chunks, render_video
 
     _refuse_directory(output, "video.mp4")
     limits = get_limits()  # the deployment's caps, as the server applies them
     props = _load_props(props_file)
     size = _size(props, width, height, limits)
     width, height = size.width, size.height
+    try:  # the options' own checks first: nothing is said of a render that will not start
+        plan_chunks(props.duration_in_frames, chunk_size, workers, limits.min_chunk_frames)
+    except CapError as exc:
+        raise _setting_error(exc) from None
     fmt = _checked_format(props, output, codec, size, crf, limits)
     output.parent.mkdir(parents=True, exist_ok=True)
     bar = _progress_bar()
