@@ -478,11 +478,17 @@ def test_each_file_type_is_shown_as_a_browser_can(
     page.get_by_label("Text", exact=True).fill("Shown as it can be")
     page.get_by_label("Duration (seconds)").fill("1")
     page.get_by_label("Video size").select_option("small")
+    page.get_by_label("Transparent background").check()
     player, gif, elsewhere = (
         page.locator(f"#{i}") for i in ("player", "gif-preview", "no-preview")
     )
     for codec, name in (("gif", "GIF"), ("prores", "MOV")):
         page.get_by_label("File type").select_option(codec)
+        lost = page.locator("#alpha-warning")  # before Render: what the file type loses
+        if codec == "gif":
+            expect(lost).to_have_text(re.compile("^GIF transparency is on or off: .*pick WebM.$"))
+        else:
+            expect(lost).to_be_hidden()  # ProRes 4444 keeps the alpha
         page.get_by_role("button", name="Render video").click()
         link = page.get_by_role("link", name=f"Download {name}", exact=True)
         expect(link).not_to_have_attribute("aria-disabled", "true", timeout=60_000)
@@ -491,6 +497,10 @@ def test_each_file_type_is_shown_as_a_browser_can(
             expect(gif).to_be_visible()
             expect(gif).to_have_js_property("complete", True)
             assert gif.evaluate("i => i.naturalWidth > 0 && i.alt.startsWith('The GIF of')")
+            # white text over a transparent GIF: on the preview's checkerboard, not the card
+            assert gif.evaluate("i => getComputedStyle(i).backgroundImage.includes('gradient')")
+            expect(page.locator("#render-warnings")).to_contain_text("edges are hard")
+            expect(page.locator("#render-warnings")).not_to_contain_text("_")
             expect(elsewhere).to_be_hidden()
         else:
             expect(elsewhere).to_be_visible()

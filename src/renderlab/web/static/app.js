@@ -125,10 +125,17 @@ function updateRenderButton() {
   $("render-hint").textContent = empty ? "No renders left right now: Render comes back when a slot frees up (see the countdown above)." : "";
 }
 
-/** H.264 has no alpha: say so before Render is pressed, not after. */
+// What each file type loses of a transparent background, said before Render is pressed.
+const ALPHA_LOST = {
+  h264: "H.264 has no transparency: the background will be black; pick WebM or ProRes to keep it.",
+  gif: "GIF transparency is on or off: the text's edges will be hard and a fade will show as one step; untick Transparent background, or pick WebM.",
+};
+
 function renderOptionsChanged() {
   const transparent = !("background_color" in form.props());
-  $("alpha-warning").hidden = !(transparent && form.codec() === "h264");
+  const lost = transparent ? ALPHA_LOST[form.codec()] : undefined;
+  $("alpha-warning").hidden = !lost;
+  if (lost) $("alpha-warning").textContent = lost;
   saveDraft();
 }
 

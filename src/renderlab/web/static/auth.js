@@ -53,6 +53,12 @@ export class SignIn {
       event.preventDefault();
       this.signInWithToken();
     });
+    // A token is one line: Enter signs in, as on the name form (Shift+Enter still breaks a line).
+    this.tokenInput.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+      event.preventDefault();
+      this.signInWithToken();
+    });
   }
 
   show(mode, message = "") {

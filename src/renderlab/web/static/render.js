@@ -4,6 +4,7 @@
 
 import { ApiError, postJSON } from "./api.js";
 import { bytes, roughDuration } from "./format.js";
+import { plain } from "./messages.js";
 import { CODECS, codecOf, signedUrl, statusLabel } from "./outputs.js";
 import { watchRender } from "./sse.js";
 
@@ -206,7 +207,7 @@ export class RenderPanel {
       this.announce.textContent = "Render complete!";
       this.sizeText.textContent = bytes(render.output_size);
       const warnings = render.warnings ?? [];
-      $("render-warnings").textContent = warnings.join(" ");
+      $("render-warnings").textContent = warnings.map(plain).join(" "); // "background color"
       $("render-warnings").hidden = warnings.length === 0;
       this.showDownload(render);
     } else {
