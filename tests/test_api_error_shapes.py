@@ -46,14 +46,19 @@ def test_malformed_json_says_where_it_stops(api: Api) -> None:
         (
             b'{"generation_id": "x"}',
             {"Content-Type": "application/x-www-form-urlencoded"},
-            "The body must be a JSON object sent with Content-Type: application/json"
-            " (Content-Type: application/x-www-form-urlencoded).",
+            "The body must be a JSON object sent with Content-Type: application/json;"
+            " this request's was application/x-www-form-urlencoded.",
         ),
         (
             b'{"generation_id": "x"}',
             {},
-            "The body must be a JSON object sent with Content-Type: application/json"
-            " (no Content-Type).",
+            "The body must be a JSON object sent with Content-Type: application/json;"
+            " this request had none.",
+        ),
+        (
+            b"",
+            {"Content-Type": "application/json"},
+            "The request has no body: send a JSON object with Content-Type: application/json.",
         ),
         (
             b"[]",

@@ -96,6 +96,17 @@ def test_invalid_props_name_every_failing_field(alice: Api) -> None:
     assert typo.json()["error"]["fields"][0]["message"] == (
         "Extra inputs are not permitted (did you mean 'color'?)"
     )
+    # "colour" alone is a missing color and an extra colour: the near miss is said first
+    alone = {k: v for k, v in PROPS.items() if k != "color"} | {"colour": "#FFFFFF"}
+    near = alice.post("/v1/generations", json={"animation_props": alone}).json()["error"]
+    assert near["message"] == (
+        "Invalid request: animation_props.colour: Extra inputs are not permitted"
+        " (did you mean 'color'?)"
+    )
+    assert [f["field"] for f in near["fields"]] == [
+        "animation_props.colour",
+        "animation_props.color",
+    ]
     bounce = alice.post("/v1/generations", json={"animation_props": {**PROPS, "style": "bounce"}})
     assert bounce.json()["error"]["fields"][0]["message"].endswith(", not 'bounce'")
     color = next(f for f in error["fields"] if f["field"] == "animation_props.color")

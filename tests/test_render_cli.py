@@ -165,6 +165,10 @@ def test_a_colour_error_says_the_format_not_the_regex(tmp_path: Path) -> None:
         ),
         ({"colour": "#FFFFFF"}, "colour: Extra inputs are not permitted (did you mean 'color'?)"),
         (
+            {"colour": "#FFFFFF", "color": None},
+            "error: colour: Extra inputs are not permitted (did",
+        ),
+        (
             {"background_color": "transparent"},
             "not 'transparent'; leave it out for a transparent background",
         ),
@@ -174,7 +178,8 @@ def test_a_props_error_says_what_was_given_and_what_was_meant(
     tmp_path: Path, props: dict, said: str
 ) -> None:
     path = tmp_path / "props.json"
-    path.write_text(json.dumps({"text": "x", "style": "scale", "color": "#FFFFFF", **props}))
+    given = {"text": "x", "style": "scale", "color": "#FFFFFF", **props}
+    path.write_text(json.dumps({k: v for k, v in given.items() if v is not None}))  # None: left out
     result = runner.invoke(app, ["render", str(path), "-o", str(tmp_path / "x.mp4")])
     assert result.exit_code == 2
     assert said in result.output
@@ -185,7 +190,7 @@ def test_options_and_outputs_are_named_as_typed(props_file: Path, tmp_path: Path
     out = tmp_path / "x.mp4"
     result = runner.invoke(app, ["render", str(props_file), "-o", str(out), "--chunk-size", "0"])
     assert result.exit_code == 2
-    assert result.output == "error: --chunk-size: --chunk-size must be at least 1.\n"  # alone
+    assert result.output == "error: --chunk-size must be at least 1.\n"  # alone, said once
     for command, extra, example in (
         ("render", [], "video.mp4"),
         ("still", ["--frame", "0"], "frame.png"),
@@ -335,4 +340,4 @@ def test_a_portrait_composition_renders_at_its_own_size(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["render", str(path), "-o", str(out), "--width", "640", "--height", "360"]
     )
-    assert result.exit_code == 2 and "aspect ratio" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "is not the shape of this 1080x1920 composition" in " ".join(result.output.split())

@@ -103,8 +103,11 @@ def test_one_side_alone_gives_the_other_at_the_compositions_aspect() -> None:
     assert caps.requested_size(limits, 1920, 1080, 1000, 1000) == caps.RenderSize(1000, 1000)
     with pytest.raises(CapError) as info:
         caps.check_aspect(1080, 1920, 1920, 1080)
-    assert "(at width 1080: 1080x608)" in info.value.message
-    assert "set width and height in the props themselves" in info.value.message
+    assert info.value.message == (
+        "1080x1920 is not the shape of this 1920x1080 composition (at width 1080 it is"
+        " 1080x608). For another shape, make the composition that shape: set width and height"
+        " in its props."
+    )
 
 
 def _css_page(p: TextAnimationProps, font: Path) -> str:

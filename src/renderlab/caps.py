@@ -133,10 +133,10 @@ def check_aspect(
     if abs(width / height - wanted) > ASPECT_TOLERANCE * wanted:
         raise CapError(
             "width",
-            f"A {composition_width}x{composition_height} composition renders at its own aspect"
-            f" ratio; {width}x{height} is another (at width {width}:"
+            f"{width}x{height} is not the shape of this {composition_width}x{composition_height}"
+            f" composition (at width {width} it is"
             f" {width}x{_even(width * composition_height / composition_width)}). For another"
-            " shape, set width and height in the props themselves.",
+            " shape, make the composition that shape: set width and height in its props.",
             "invalid_resolution",
         )
 

@@ -28,6 +28,7 @@ from renderlab.api.middleware import SECURITY_HEADERS
 from renderlab.api.ratelimit_headers import quota_headers
 from renderlab.caps import CapError
 from renderlab.compositions.props import error_message as props_error_message
+from renderlab.compositions.props import near_miss_first
 from renderlab.limits import Limits
 from renderlab.pipeline.retention import OutputExpired
 from renderlab.pipeline.start import IdempotencyConflict, QuotaExceeded, TooManyConcurrentRenders
@@ -117,6 +118,8 @@ def _validation_fields(errors: Sequence[Any], content_type: str) -> list[dict[st
             message = props_error_message({**error, "loc": path[1:]})
         if kind == "model_attributes_type" and location == "body" and not path:
             message = _not_an_object(error.get("input"), content_type)
+        elif kind == "missing" and location == "body" and not path:
+            message = f"{_NO_BODY}: send a JSON object with Content-Type: application/json."
         fields.append(field_error(name, location, message))
     return fields
 
@@ -136,8 +139,8 @@ def _not_an_object(given: Any, content_type: str) -> str:
     parse at all; else a JSON array, string or number."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        sent = f"Content-Type: {media}" if media else "no Content-Type"
-        return f"{_NOT_AN_OBJECT} sent with Content-Type: application/json ({sent})."
+        sent = f"this request's was {media}" if media else "this request had none"
+        return f"{_NOT_AN_OBJECT} sent with Content-Type: application/json; {sent}."
     if given is None:
         kind = "null"
     elif isinstance(given, bool):
@@ -154,8 +157,9 @@ def _not_an_object(given: Any, content_type: str) -> str:
 
 
 _NOT_AN_OBJECT = "The body must be a JSON object"
+_NO_BODY = "The request has no body"
 # Messages about the body as a whole: the error's message is theirs alone, with no field named.
-_WHOLE_BODY = (NOT_JSON[:-1], _NOT_AN_OBJECT)
+_WHOLE_BODY = (NOT_JSON[:-1], _NOT_AN_OBJECT, _NO_BODY)
 
 
 async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -225,7 +229,10 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-    fields = _validation_fields(exc.errors(), request.headers.get("content-type", ""))
+    errors = exc.errors()
+    in_props = [e for e in errors if tuple(e.get("loc", ()))[1:2] == ("animation_props",)]
+    errors = [*near_miss_first(in_props), *(e for e in errors if e not in in_props)]
+    fields = _validation_fields(errors, request.headers.get("content-type", ""))
     first = fields[0] if fields else {"field": "body", "message": "invalid request"}
     message = (
         first["message"]

@@ -85,9 +85,9 @@ def _load_props(path: Path) -> TextAnimationProps:
     try:
         return TextAnimationProps.model_validate_json(raw)
     except ValidationError as exc:
-        from renderlab.compositions.props import error_message
+        from renderlab.compositions.props import error_message, near_miss_first
 
-        first = exc.errors()[0]
+        first = near_miss_first(exc.errors())[0]
         field = ".".join(str(part) for part in first["loc"]) or "props"
         message = error_message(first)  # as the API's 422 says it
         # "color: color must be..." says the field twice; a message that names it says it once
@@ -123,8 +123,9 @@ def _setting_error(exc: CapError, size: _Size | None = None) -> typer.Exit:
     """Exit 2 naming the field; a side the user did not give is blamed on the one they did
     (``--height 5000`` makes the width 8888, too large: the option to change is --height)."""
     option = _OPTIONS.get(exc.field)
-    if option is not None:
-        return _fail(f"{option}: {exc.message.replace(exc.field, option)}")
+    if option is not None:  # "--chunk-size must be at least 1.", the option said once
+        said = exc.message.replace(exc.field, option)
+        return _fail(said if said.startswith(option) else f"{option}: {said}")
     if size is None or exc.field != size.derived:
         return _fail(f"{exc.field}: {exc.message}")
     given = "height" if size.derived == "width" else "width"

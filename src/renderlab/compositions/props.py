@@ -7,7 +7,7 @@ message naming the field before anything is stored or drawn.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import regex
@@ -47,20 +47,33 @@ def check_color(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def near_miss_first(errors: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``errors`` with the unknown fields that are near a known one first: "colour" given for
+    "color" is one mistake that pydantic reports as a missing ``color`` first and an extra
+    ``colour`` after it, and only the second says what to change."""
+    return sorted(errors, key=lambda error: _meant(error) is None)
+
+
+def _meant(error: Mapping[str, Any]) -> str | None:
+    """The known field an unknown one is near, or None."""
+    loc = error.get("loc") or ()
+    if error.get("type") != "extra_forbidden" or not loc:
+        return None
+    import difflib  # only for this error: not a cost of every process that loads the props
+
+    close = difflib.get_close_matches(str(loc[-1]), TextAnimationProps.model_fields, n=1)
+    return close[0] if close else None
+
+
 def error_message(error: Mapping[str, Any]) -> str:
     """One of pydantic's errors about these props, as the API and the CLI say it: without
     pydantic's "Value error, " prefix, with the value given when it is not one of the choices,
     and the field meant when an unknown one is near a known one ("colour": "color")."""
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    kind, loc = error.get("type"), error.get("loc") or ()
-    if kind == "literal_error" and "input" in error:
+    if error.get("type") == "literal_error" and "input" in error:
         return f"{message}, not {error['input']!r}"
-    if kind == "extra_forbidden" and loc:
-        import difflib  # only for this error: not a cost of every process that loads the props
-
-        close = difflib.get_close_matches(str(loc[-1]), TextAnimationProps.model_fields, n=1)
-        return f"{message} (did you mean {close[0]!r}?)" if close else message
-    return message
+    meant = _meant(error)
+    return message if meant is None else f"{message} (did you mean {meant!r}?)"
 
 
 # The pattern stays in the document (for clients and schemathesis); the check is check_color.
