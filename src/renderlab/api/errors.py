@@ -141,19 +141,17 @@ def _not_an_object(given: Any, content_type: str) -> str:
     if media != "application/json" and not media.endswith("+json"):
         sent = f"this request's was {media}" if media else "this request had none"
         return f"{_NOT_AN_OBJECT} sent with Content-Type: application/json; {sent}."
-    if given is None:
-        kind = "null"
-    elif isinstance(given, bool):
-        kind = "true or false"
-    else:
-        kind = (
-            "an array"
-            if isinstance(given, list)
-            else "a string"
-            if isinstance(given, str)
-            else "a number"
-        )
-    return f"{_NOT_AN_OBJECT}, not {kind}."
+    return f"{_NOT_AN_OBJECT}, not {_json_kind(given)}."
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, list):
+        return "an array"
+    return "a string" if isinstance(value, str) else "a number"
 
 
 _NOT_AN_OBJECT = "The body must be a JSON object"
