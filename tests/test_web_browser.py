@@ -318,6 +318,11 @@ def render_and_watch(page: Page, text: str, tmp_path: Path) -> None:
     row = render_rows(page, text).first
     expect(row).to_contain_text("Ready")
     expect(row).to_contain_text(f"WebM · 360 {X} 640")
+    # its "seconds ago" is a <time> of the render's creation, which the list says again as it
+    # changes (a row drawn later read as newer than the one above it)
+    when = row.locator("time.ago")
+    expect(when).to_have_count(1)
+    assert when.get_attribute("datetime") == render.value.response().json()["created_at"]
     poster = row.get_by_role("img", name=re.compile("Poster of"))
     poster.scroll_into_view_if_needed()  # posters load lazily, as a person scrolls to them
     expect(poster).to_have_js_property("complete", True)

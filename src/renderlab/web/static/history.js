@@ -15,6 +15,13 @@ const $ = (id) => document.getElementById(id);
 const PAGE_SIZE = 5;
 const RENDER_PAGE = 100;
 
+/** "5 seconds ago" of `iso`, as an element that refreshTimes says again. */
+function since(iso) {
+  const time = element("time", "ago", ago(iso));
+  time.dateTime = iso;
+  return time;
+}
+
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -46,6 +53,13 @@ export class History {
     this.clear();
     this.more.addEventListener("click", () => this.load({ append: true }));
     $("history-refresh").addEventListener("click", () => this.load());
+    // "5 seconds ago" is true when drawn: every shown time is said again as the list changes
+    // and twice a minute, so a row drawn later never reads as newer than one above it.
+    setInterval(() => this.refreshTimes(), 30_000);
+  }
+
+  refreshTimes() {
+    for (const time of this.list.querySelectorAll("time.ago")) time.textContent = ago(time.dateTime);
   }
 
   clear() {
@@ -78,6 +92,7 @@ export class History {
       else this.list.replaceChildren(...items);
       this.cursor = page.next_cursor;
       this.more.hidden = !page.next_cursor;
+      this.refreshTimes(); // the rows kept from before (an appended page) say theirs anew
       this.status.textContent = this.list.children.length ? "" : "Nothing yet: your renders appear here.";
     } catch (error) {
       if (error.name !== "AbortError") this.status.textContent = `Could not load your animations: ${error.message}`;
@@ -128,6 +143,7 @@ export class History {
     if (old) old.replaceWith(this.renderRow(render, generation));
     else this.list.querySelector(`[data-generation-id="${CSS.escape(render.generation_id)}"] .render-list`)
       ?.prepend(this.renderRow(render, generation));
+    this.refreshTimes();
   }
 
   item(generation) {
@@ -140,8 +156,9 @@ export class History {
     main.append(element("p", "history-text", props.text));
     const seconds = (props.duration_in_frames / props.fps).toFixed(1);
     const shape = `${props.width ?? 1920} × ${props.height ?? 1080}`;
-    const meta = [props.style, `${seconds} s`, shape, props.font_family, ago(generation.created_at)];
-    main.append(element("p", "history-meta", meta.join(" · ")));
+    const meta = element("p", "history-meta", `${[props.style, `${seconds} s`, shape, props.font_family].join(" · ")} · `);
+    meta.append(since(generation.created_at));
+    main.append(meta);
     const side = element("div", "history-side");
     side.append(
       button("Edit", `Edit “${short(props.text)}”`, () => this.onEdit(generation)),
@@ -182,7 +199,9 @@ export class History {
     const badge = element("span", `badge badge-${statusKind(render)}`, statusLabel(render));
     const format = `${CODECS[codecOf(render)].name} · ${render.width} × ${render.height}`;
     const size = render.status === "complete" && !render.output_expired ? bytes(render.output_size) : "";
-    info.append(badge, element("span", "render-format", [format, size, ago(render.created_at)].filter(Boolean).join(" · ")));
+    const facts = element("span", "render-format", `${[format, size].filter(Boolean).join(" · ")} · `);
+    facts.append(since(render.created_at));
+    info.append(badge, facts);
     const actions = element("div", "render-actions");
     const label = `${format}, ${ago(render.created_at)}`;
     if (render.status === "complete" && !render.output_expired) {
