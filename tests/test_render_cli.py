@@ -340,4 +340,5 @@ def test_a_portrait_composition_renders_at_its_own_size(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["render", str(path), "-o", str(out), "--width", "640", "--height", "360"]
     )
-    assert result.exit_code == 2 and "is not the shape of this 1080x1920 composition" in " ".join(result.output.split())
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "is not the shape of this 1080x1920 composition" in said
