@@ -320,6 +320,8 @@ def render_and_watch(page: Page, text: str, tmp_path: Path) -> None:
     expect(row).to_contain_text(f"WebM · 360 {X} 640")
     # its "seconds ago" is a <time> of the render's creation, which the list says again as it
     # changes (a row drawn later read as newer than the one above it)
+    thumb = row.locator(".thumb").bounding_box()  # the poster's box in the render's shape
+    assert thumb is not None and abs(thumb["width"] / thumb["height"] - 360 / 640) < 0.05, thumb
     when = row.locator("time.ago")
     expect(when).to_have_count(1)
     assert when.get_attribute("datetime") == render.value.response().json()["created_at"]

@@ -176,6 +176,7 @@ export class History {
 
   thumbnail(render, text) {
     const box = element("div", "thumb");
+    box.style.setProperty("--aspect", `${render.width} / ${render.height}`);
     if (render.poster_url && !render.output_expired) {
       const img = element("img");
       img.src = render.poster_url;
