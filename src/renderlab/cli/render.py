@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import typer
 
-from renderlab.cli.app import app
+from renderlab.cli.app import app, stderr
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -47,9 +47,7 @@ def _console() -> Console | None:
     itself honours it); None: plain lines."""
     if not (sys.stderr.isatty() or os.environ.get("FORCE_COLOR")):
         return None
-    from rich.console import Console
-
-    return Console(stderr=True)
+    return stderr()
 
 
 def _say(message: str, label: str = "", style: str = "") -> None:

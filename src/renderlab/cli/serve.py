@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from renderlab.cli.app import app
+from renderlab.cli.app import app, refuse
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -69,14 +69,11 @@ def serve(
 
 
 def _refuse_dev_mode(host: str) -> None:
-    from rich.console import Console
-
     from renderlab.config import get_settings
 
     refusal = dev_mode_refusal(get_settings(), host)
     if refusal is not None:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {refusal}")
-        raise typer.Exit(2)
+        raise refuse(refusal)
 
 
 def _refuse_taken_port(host: str, port: int) -> None:
@@ -93,18 +90,13 @@ def _refuse_taken_port(host: str, port: int) -> None:
             trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             trial.bind(address)
     except OSError as exc:
-        from rich.console import Console
-
         why = (
             "is in use (another renderlab serve?)"
             if exc.errno == errno.EADDRINUSE
             else (f"cannot be listened on ({exc.strerror or exc})")
         )
         hint = f": stop what holds it, or pass --port {port + 1}" if port else ""
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"[red]error:[/red] {host}:{port} {why}{hint}"
-        )
-        raise typer.Exit(2) from None
+        raise refuse(f"{host}:{port} {why}{hint}") from None
 
 
 def _build_app(err: Console, settings: Settings) -> FastAPI:
@@ -113,8 +105,7 @@ def _build_app(err: Console, settings: Settings) -> FastAPI:
     try:
         return create_app(_build(settings))
     except ValueError as exc:  # a configuration mistake: say which, without a traceback
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise refuse(str(exc), err) from None
 
 
 def _uvicorn_options(settings: Settings, host: str, port: int, access_log: bool) -> dict[str, Any]:
@@ -181,8 +172,7 @@ def _prepare_database(err: Console, database_url: str) -> None:
         return
     behind = schema_behind(database_url)
     if behind:
-        err.print(f"[red]error:[/red] {behind}")
-        raise typer.Exit(2)
+        raise refuse(behind, err)
 
 
 def is_loopback(host: str) -> bool:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from renderlab.cli.app import app
+from renderlab.cli.app import app, refuse, stderr
 
 if TYPE_CHECKING:
     from renderlab.config import Settings
@@ -25,28 +25,25 @@ if TYPE_CHECKING:
 @app.command("token")
 def token(name: str = typer.Argument(..., help="Who the token is for, e.g. alice.")) -> None:
     """Print an HS256 token for user NAME (RENDERLAB_AUTH dev, or hs256 with the secret)."""
-    from rich.console import Console
-
     from renderlab.api.auth import Authenticator, check_token_name
     from renderlab.clock import ms_to_rfc3339
     from renderlab.config import get_settings
     from renderlab.limits import get_limits
 
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = stderr()
     settings, limits = get_settings(), get_limits()
     if settings.auth_mode == "jwks":
-        err.print(
-            "[red]error:[/red] RENDERLAB_AUTH=jwks (an identity provider, RENDERLAB_JWKS_URL): "
-            "renderlab does not mint tokens in that mode: sign in with the provider instead."
+        raise refuse(
+            "RENDERLAB_AUTH=jwks (an identity provider, RENDERLAB_JWKS_URL): "
+            "renderlab does not mint tokens in that mode: sign in with the provider instead.",
+            err,
         )
-        raise typer.Exit(2)
     err.print(_secret_source(settings))
     try:
         authenticator = Authenticator(settings, limits)
         name = check_token_name(name, limits)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise refuse(str(exc), err) from None
     value, expires = authenticator.issue(name)
     typer.echo(value)
     err.print(f"token for {name!r}, valid until {ms_to_rfc3339(expires * 1000)}")

@@ -7,28 +7,25 @@ file, so the two agree whichever runs first.
 
 import typer
 
-from renderlab.cli.app import app
+from renderlab.cli.app import app, refuse, stderr
 
 
 @app.command("webhook-secret")
 def show_webhook_secret() -> None:
     """Print the webhook signing secret (RENDERLAB_WEBHOOK_SECRET or the data dir's)."""
-    from rich.console import Console  # here: every other command would import it too
-
     from renderlab.config import get_settings
     from renderlab.webhooks import webhook_secret
 
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr()
     settings = get_settings()
     try:
         value = webhook_secret(settings)
     except (ValueError, OSError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise refuse(str(exc), err) from None
     typer.echo(value)
     source = (
         "RENDERLAB_WEBHOOK_SECRET"
         if settings.webhook_secret
         else f"the data dir {settings.data_path}"
     )
-    err.print(f"webhook secret from {source}", highlight=False)
+    err.print(f"webhook secret from {source}")
