@@ -90,11 +90,9 @@ def _refuse_taken_port(host: str, port: int) -> None:
             trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             trial.bind(address)
     except OSError as exc:
-        why = (
-            "is in use (another renderlab serve?)"
-            if exc.errno == errno.EADDRINUSE
-            else (f"cannot be listened on ({exc.strerror or exc})")
-        )
+        why = f"cannot be listened on ({exc.strerror or exc})"
+        if exc.errno == errno.EADDRINUSE:
+            why = "is in use (another renderlab serve?)"
         hint = f": stop what holds it, or pass --port {port + 1}" if port else ""
         raise refuse(f"{host}:{port} {why}{hint}") from None
 

@@ -39,10 +39,12 @@ def check_color(value: str, info: ValidationInfo) -> str:
     if not _HEX_COLOR.fullmatch(value):
         # "transparent" is what people write for no background: say how to ask for one
         none = value.strip().lower() in ("transparent", "none", "")
-        hint = "; leave it out for a transparent background" if none else ""
+        hint = ""
+        if none and info.field_name == "background_color":
+            hint = "; leave it out for a transparent background"
         raise ValueError(
             f"{info.field_name} must be a colour as #RRGGBB (six hex digits, like #FFFFFF),"
-            f" not {value!r}{hint if info.field_name == 'background_color' else ''}"
+            f" not {value!r}{hint}"
         )
     return value
 

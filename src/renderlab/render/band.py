@@ -127,9 +127,9 @@ def _flat_slices(
     if kept is not None:
         with contextlib.suppress(BandUnavailable, BitstreamError, ValueError):
             return _read_flat(kept, pps)
-    extradata, data = _encode_flat(width, rows, split, yuv, options, pps)
-    flat = _read_flat(_pack(extradata, data), pps)
-    diskcache.store(_FLAT_KIND, key, _pack(extradata, data))
+    packed = _pack(*_encode_flat(width, rows, split, yuv, options, pps))
+    flat = _read_flat(packed, pps)  # read as a later process reads it: only then is it kept
+    diskcache.store(_FLAT_KIND, key, packed)
     return flat
 
 

@@ -10,8 +10,8 @@ const MAX_TEXT = 500;
 const FPS = 30;
 // The props' duration_in_frames bounds (1 to 20 s at 30 fps): outside them no frame count is
 // shown and the preview keeps its slider (it scrubbed "750 frames" of a refused 25 s).
-export const MIN_FRAMES = 30;
-export const MAX_FRAMES = 600;
+const MIN_FRAMES = 30;
+const MAX_FRAMES = 600;
 export const framesInRange = (frames) => Number.isInteger(frames) && frames >= MIN_FRAMES && frames <= MAX_FRAMES;
 const DEFAULT_FORMAT = "1920x1080";
 const SIZE_SCALES = { full: 1, medium: 2 / 3, small: 1 / 3 };
