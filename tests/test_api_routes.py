@@ -231,6 +231,18 @@ def test_duration_cap_message_is_the_seeds(services: Services) -> None:
     }
 
 
+def test_a_codec_too_slow_for_the_props_is_refused_naming_the_codec(alice: Api) -> None:
+    words = {"text": ("word " * 100).strip(), "style": "typewriter", "font_size": 12}
+    generation = new_generation(alice, duration_in_frames=600, **words)["id"]
+    refused = start(alice, generation, codec="prores")
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert (error["code"], error["fields"][0]["field"]) == ("render_too_costly", "codec")
+    assert "use codec h264" in error["message"]
+    assert alice.get("/v1/quota").json()["remaining"] == 5
+    assert start(alice, generation, codec="h264").status_code == 202
+
+
 def test_quota_over_http(alice: Api, clock: FakeClock) -> None:
     generation = new_generation(alice)["id"]
     fresh = alice.get("/v1/quota")

@@ -160,7 +160,7 @@ def test_props_that_cannot_be_rendered_fail_with_their_reason_and_give_the_slot_
     assert remaining_quota(svc, user) == 5
 
 
-def test_a_render_past_its_timeout_is_stopped_and_fails_without_refund(
+def test_a_render_past_its_timeout_is_stopped_and_fails_with_a_refund(
     svc: Services, tmp_path: Path, clock: FakeClock
 ) -> None:
     svc.limits = Limits(
@@ -171,8 +171,8 @@ def test_a_render_past_its_timeout_is_stopped_and_fails_without_refund(
     run(svc, render_id, tmp_path, on_claimed=lambda _render: clock.advance(1000))
     row = full_row(svc.db, render_id)
     assert (row["status"], row["error"]) == ("failed", "Render timed out after 1 second.")
-    assert row["output_key"] is None and row["quota_refunded"] is False
-    assert remaining_quota(svc, user) == 4
+    assert row["output_key"] is None and row["quota_refunded"] is True
+    assert remaining_quota(svc, user) == 5
     assert not svc.storage.exists(f"renders/{user}/{render_id}.mp4")
 
 

@@ -158,13 +158,16 @@ def check_codec(codec: str) -> None:
         raise CapError("codec", f"Unsupported codec {codec!r}; use {' or '.join(CODECS)}.")
 
 
-def check_render(props: TextAnimationProps, width: int, height: int, limits: Limits) -> None:
-    """Everything a whole render of ``props`` must pass before it is accepted: the duration and
-    size caps, the composition's aspect, and a cost that fits well inside the render timeout
-    (``render.cost``), so a render that would time out is refused at submit, naming what to
-    shorten."""
+def check_render(
+    props: TextAnimationProps, width: int, height: int, limits: Limits, codec: str
+) -> None:
+    """Everything a whole render of ``props`` in ``codec`` must pass before it is accepted: the
+    duration and size caps, the composition's aspect, and a cost that fits well inside the
+    render timeout (``render.cost``), so a render that would time out is refused at submit,
+    naming what to change."""
     from renderlab.render.cost import check_cost  # the renderer's model; imports no encoder
 
+    check_codec(codec)
     check_duration(props.duration_in_frames, props.fps, limits)
     check_render_size(width, height, props.width, props.height, limits)
-    check_cost(props, width, height, limits)
+    check_cost(props, width, height, limits, codec)

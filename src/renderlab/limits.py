@@ -38,8 +38,8 @@ class Limits(EnvSettings):
     # Timeouts and cadence.
     render_timeout_ms: int = Field(60_000, ge=1_000)
     render_cost_budget_ms: int | None = Field(None, ge=100)
-    """``RENDERLAB_RENDER_COST_BUDGET_MS``: the most drawing a render may be estimated to need
-    at submit (``render.cost``); default a third of the render timeout."""
+    """``RENDERLAB_RENDER_COST_BUDGET_MS``: the most drawing and encoding a render may be
+    estimated to need at submit (``render.cost``); default a third of the render timeout."""
     poll_interval_ms: int = Field(2_000, ge=100)
     progress_min_interval_ms: int = Field(250, ge=0)
 

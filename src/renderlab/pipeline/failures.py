@@ -3,8 +3,9 @@
 Users read ``render.error``; operators read the log. So every failure is turned into one of a
 few fixed sentences here (the exception itself, with its stack trace, goes to the log), and
 into a refund decision: a render that failed through renderlab's fault (storage down, a worker
-lost twice, a bug) gives its quota slot back; one refused for its own settings, or that ran
-out of time, does not, because it used what the quota exists to protect.
+lost twice, a bug) gives its quota slot back, and so does one that ran out of time: a render is
+accepted only when its estimated cost fits well inside the timeout (``render.cost``), so one
+that still runs out was renderlab's misjudgement or a machine too busy, not its owner's doing.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def worker_lost() -> Failure:
 
 
 def timed_out(limits: Limits) -> Failure:
-    return Failure(timed_out_message(limits), refund=False, code="timed_out")
+    return Failure(timed_out_message(limits), refund=True, code="timed_out")
 
 
 def classify(exc: BaseException, limits: Limits) -> Failure:

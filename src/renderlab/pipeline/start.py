@@ -228,7 +228,7 @@ def _start_in(
     props = _props_of(connection, user_id, request)
     width, height = requested_size(props, request.width, request.height, limits)
     warnings = check_output(props, request)
-    caps.check_render(props, width, height, limits)
+    caps.check_render(props, width, height, limits, request.codec)
     check_concurrency(connection, user_id, limits)
     result = services.quota.limit(connection, RENDER_QUOTA, user_id)
     if not result.ok:

@@ -33,7 +33,11 @@ WRAP_SLACK = 1.15  # breaking at spaces leaves lines shorter than the width
 ADVANCE_EM = {"colour": 1.3, "wide": 1.05, "narrow": 0.65}
 
 START_S = 0.5  # fonts, encoder set-up, muxing
-ENCODE_S = 0.012  # one distinct 1080p picture through libx264 veryfast
+# One distinct 1080p picture through each codec's path (repeats are never encoded again):
+# x264 veryfast on the whole picture (text that stays in its rows costs far less, in a band);
+# VP9 lossless and ProRes 4444, whose pictures are composited, converted and encoded whole
+# (25-27 and 87-90 ms a picture measured here, both encoders on both cores); GIF's frames.
+ENCODE_S = {"h264": 0.012, "vp9": 0.03, "prores": 0.1, "gif": 0.006}
 MONO_S_PER_MPX = 0.012  # compositing plain text, per million pixels of its box
 COLOUR_S_PER_MPX = 0.3  # compositing a box with colour glyphs (floating point, per pixel)
 # Rasterising the line being typed, per cluster on it: colour glyphs are drawn at their strike
@@ -50,6 +54,9 @@ class Estimate:
     seconds: float
     pictures: int
     colour: bool
+    codec: str = "h264"
+    encoding: float = 0.0
+    """Of ``seconds``, the encoder's: what another codec would change."""
 
 
 def cluster_kind(cluster: str) -> str:
@@ -136,8 +143,8 @@ def _pictures(props: TextAnimationProps) -> Iterator[tuple[int, float]]:
 
 
 @functools.lru_cache(maxsize=1024)
-def estimate(props: TextAnimationProps, width: int, height: int) -> Estimate:
-    """Expected seconds for a whole render of ``props`` at ``width`` x ``height``.
+def estimate(props: TextAnimationProps, width: int, height: int, codec: str) -> Estimate:
+    """Expected seconds for a whole render of ``props`` at ``width`` x ``height`` in ``codec``.
 
     Cached (props are frozen, so hashable, and the estimate depends on nothing else): every
     ``POST /v1/renders`` checks it, and the same generation is rendered again and again
@@ -146,7 +153,7 @@ def estimate(props: TextAnimationProps, width: int, height: int) -> Estimate:
     line_width = float(max(props.width - 2 * PADDING_X, 1))
     clusters = graphemes(props.text)
     boxes = _prefix_boxes([*clusters, "|"], float(props.font_size), line_width)
-    encode = ENCODE_S * width * height / (FRAME_WIDTH * FRAME_HEIGHT)
+    encode = ENCODE_S[codec] * width * height / (FRAME_WIDTH * FRAME_HEIGHT)
     seconds, pictures, colour = START_S, 0, False
     for shown, scale in _pictures(props):
         box = boxes[min(shown, len(boxes) - 1)]
@@ -157,25 +164,41 @@ def estimate(props: TextAnimationProps, width: int, height: int) -> Estimate:
             seconds += TYPED_S_PER_CLUSTER["colour" if box.colour else "mono"] * box.on_line
         pictures += 1
         colour = colour or box.colour
-    return Estimate(seconds, pictures, colour)
+    return Estimate(seconds, pictures, colour, codec, encode * pictures)
 
 
 def cost_message(found: Estimate, budget: float, props: TextAnimationProps) -> str:
-    """The refusal users read: how far over, and what to shorten."""
+    """The refusal users read: how far over, and what to change first."""
     what = "the text" + (" (emoji are the costliest to draw)" if found.colour else "")
     advice = f"shorten {what}, lower font_size or duration_in_frames"
     if props.style == "typewriter":
         advice += ", or use a style other than typewriter (it draws a picture per character)"
+    if _encoder_bound(found):
+        each = found.encoding / max(found.pictures, 1)
+        advice = (
+            f"use codec h264 ({found.codec} encodes each distinct picture whole, about "
+            f"{each:.2g} s each here), or {advice}"
+        )
     return (
-        f"Render too costly: about {found.seconds:.0f} s of drawing for {found.pictures} "
-        f"distinct pictures, above the {budget:.0f} s allowed. To render it, {advice}."
+        f"Render too costly: about {found.seconds:.0f} s of drawing and encoding for "
+        f"{found.pictures} distinct pictures, above the {budget:.0f} s allowed. To render it, "
+        f"{advice}."
     )
 
 
-def check_cost(props: TextAnimationProps, width: int, height: int, limits: Limits) -> None:
+def _encoder_bound(found: Estimate) -> bool:
+    """Most of the estimate is an encoder slower than H.264's (so the codec is what to change)."""
+    return found.codec != "h264" and found.encoding > (found.seconds - START_S) / 2
+
+
+def check_cost(
+    props: TextAnimationProps, width: int, height: int, limits: Limits, codec: str
+) -> None:
     """Refuse (:class:`~renderlab.caps.CapError`, code ``render_too_costly``, a 422 at the API)
-    a render expected to take more than a third of ``limits.render_timeout_s``."""
+    a render expected to take more than a third of ``limits.render_timeout_s``; its field is
+    ``codec`` when the encoder is most of the cost, else ``text``."""
     budget = limits.render_cost_budget_s
-    found = estimate(props, width, height)
+    found = estimate(props, width, height, codec)
     if found.seconds > budget:
-        raise CapError("text", cost_message(found, budget, props), "render_too_costly")
+        field = "codec" if _encoder_bound(found) else "text"
+        raise CapError(field, cost_message(found, budget, props), "render_too_costly")
