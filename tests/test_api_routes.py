@@ -243,6 +243,29 @@ def test_a_codec_too_slow_for_the_props_is_refused_naming_the_codec(alice: Api) 
     assert start(alice, generation, codec="h264").status_code == 202
 
 
+@pytest.mark.parametrize(
+    ("font_family", "warned"),
+    [("Comic Sans", True), ("Roboto", False), ("'Comic Sans', sans-serif", False)],
+)
+def test_a_font_that_is_not_installed_is_a_render_warning(
+    alice: Api, font_family: str, warned: bool
+) -> None:
+    """The CLI said so and the page did; a script reading the API now learns it too."""
+    background = {"background_color": "#102030"}  # no transparency warning beside it
+    generation = new_generation(alice, font_family=font_family, **background)["id"]
+    render = start(alice, generation)
+    assert render.status_code == 202, render.text
+    notes = [w for w in render.json()["warnings"] if "is not installed" in w]
+    assert notes == (
+        [
+            f"font_family {font_family!r} is not installed here: the text is drawn in Inter."
+            " GET /v1/fonts lists the families that are."
+        ]
+        if warned
+        else []
+    )
+
+
 def test_quota_over_http(alice: Api, clock: FakeClock) -> None:
     generation = new_generation(alice)["id"]
     fresh = alice.get("/v1/quota")

@@ -204,25 +204,40 @@ def find_family(name: str) -> FontFace | None:
     return None
 
 
-@lru_cache(maxsize=256)
 def resolve_family(font_family: str) -> FontFace:
     """The face for a CSS-like ``font_family`` ("Open Sans", "'Roboto', sans-serif" ...).
 
-    Tries each listed family, generic names included, and falls back to Inter with a warning.
-    """
+    Tries each listed family, generic names included, and falls back to Inter: the render's
+    ``warnings`` say so (:func:`fallback_note`), the log only at debug level."""
+    return _resolved(font_family)[0]
+
+
+def fallback_note(font_family: str) -> str | None:
+    """The sentence for a render's ``warnings`` when none of ``font_family`` is installed."""
+    if _resolved(font_family)[1]:
+        return None
+    return (
+        f"font_family {font_family!r} is not installed here: the text is drawn in "
+        f"{DEFAULT_FAMILY}. GET /v1/fonts lists the families that are."
+    )
+
+
+@lru_cache(maxsize=256)
+def _resolved(font_family: str) -> tuple[FontFace, bool]:
+    """The face, and whether it is one of the families asked for (not the fallback)."""
     for part in font_family.split(","):
         name = part.strip().strip("'\"").strip()
         for candidate in GENERIC_FAMILIES.get(name.lower(), (name,)):
             face = find_family(candidate)
             if face is not None:
-                return face
-    log.warning("font family %r is not installed; using %s", font_family, DEFAULT_FAMILY)
+                return face, True
+    log.debug("font family %r is not installed; using %s", font_family, DEFAULT_FAMILY)
     face = find_family(DEFAULT_FAMILY)
     if face is None:  # fontpkg-inter is a dependency; only a broken install gets here
         face = next((f for f in fallback_chain() if usable(f)), None)
     if face is None:
         raise RuntimeError("no usable font is installed (expected the fontpkg-inter package)")
-    return face
+    return face, False
 
 
 @lru_cache(maxsize=1)

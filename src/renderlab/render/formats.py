@@ -112,9 +112,12 @@ def codec_for_output(path: str | Path, codec: str | None = None) -> OutputFormat
 
 
 def render_warnings(props: TextAnimationProps, codec: str) -> list[str]:
-    """Sentences for the render object's ``warnings``: what this codec loses of these props."""
+    """Sentences for the render object's ``warnings``: a font that is not installed, and what
+    this codec loses of these props."""
+    from renderlab.render.fonts import fallback_note  # fontpkg and Pillow: only when asked
+
     fmt = get_format(codec)
-    warnings = []
+    warnings = [note] if (note := fallback_note(props.font_family)) is not None else []
     if props.background_color is None and not fmt.carries_alpha:
         warnings.append(
             "The background is transparent, but H.264 has no alpha channel: this video's"
