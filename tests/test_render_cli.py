@@ -93,6 +93,20 @@ def test_still_writes_the_png(props_file: Path, tmp_path: Path) -> None:
     assert image.size == (320, 180) and image.mode == "RGBA"
 
 
+def test_still_draws_the_first_frame_when_no_frame_is_given(
+    props_file: Path, tmp_path: Path
+) -> None:
+    """As the API's still does (``frame`` defaults to 0)."""
+    shots = {}
+    for name, frame in (("default", []), ("first", ["--frame", "0"]), ("later", ["--frame", "40"])):
+        out = tmp_path / f"{name}.png"
+        size = ["--width", "320", "--height", "180"]
+        result = runner.invoke(app, ["still", str(props_file), *frame, "-o", str(out), *size])
+        assert result.exit_code == 0, result.output
+        shots[name] = out.read_bytes()
+    assert shots["default"] == shots["first"] != shots["later"]
+
+
 @pytest.mark.parametrize(
     ("props", "field"),
     [
@@ -137,7 +151,8 @@ def test_size_above_caps_and_bad_frame_exit_2(props_file: Path, tmp_path: Path) 
     result = runner.invoke(
         app, ["still", str(props_file), "--frame", "45", "-o", str(tmp_path / "x.png")]
     )
-    assert result.exit_code == 2 and "frame" in result.output
+    assert result.exit_code == 2
+    assert "error: --frame must be from 0 to " in result.output  # the option, said once
     result = runner.invoke(
         app, ["render", str(props_file), "-o", str(tmp_path / "x.mp4"), "--crf", "60"]
     )

@@ -114,7 +114,12 @@ def _size(
 
 
 # The renderer's fields that are this command's options by another spelling.
-_OPTIONS = {"chunk_size": "--chunk-size", "workers": "--workers", "crf": "--crf"}
+_OPTIONS = {
+    "chunk_size": "--chunk-size",
+    "workers": "--workers",
+    "crf": "--crf",
+    "frame": "--frame",
+}
 
 
 def _setting_error(exc: CapError, size: _Size | None = None) -> typer.Exit:
@@ -258,7 +263,7 @@ def _progress_bar() -> Progress | None:
 @app.command("still")
 def still(
     props_file: Path = typer.Argument(..., metavar="PROPS.json", help="TextAnimation props."),
-    frame: int = typer.Option(..., "--frame", help="Frame number, from 0."),
+    frame: int = typer.Option(0, "--frame", help="Frame number, from 0 (the first)."),
     output: Path = typer.Option(..., "--output", "-o", help="The PNG to write."),
     width: int | None = typer.Option(None, help="Output width (default: the composition's)."),
     height: int | None = typer.Option(None, help="Output height (default: the composition's)."),
