@@ -435,7 +435,9 @@ def run_out_of_quota(page: Page) -> None:
     button.click()
     expect(page.locator("#complete-message")).to_be_visible(timeout=90_000)
     expect(page.locator("#quota-text")).to_have_text(f"0 of {QUOTA} renders left this hour")
-    expect(page.locator("#quota-countdown")).to_contain_text(re.compile(r"next free slot in \d"))
+    expect(page.locator("#quota-countdown")).to_contain_text(
+        re.compile(r"next free slot in \d+ (h|min|s)\b")  # a time left, not "6:43"
+    )
     expect(button).to_be_disabled()
     expect(page.locator("#render-hint")).to_contain_text("No renders left")
 

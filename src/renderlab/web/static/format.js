@@ -1,12 +1,14 @@
 // Small formatting helpers shared by the page's parts.
 
-/** "4:05" for 245 000 ms; "1:02:03" past an hour. Rounds up: a countdown never shows 0:00 early. */
+/** "4 min 05 s" for 245 000 ms, "1 h 02 min" past an hour, "9 s" under a minute: a time left,
+ * never to be read as a time of day ("6:43" was). Rounds up: it never shows 0 s early. */
 export function clock(ms) {
   const total = Math.max(0, Math.ceil(ms / 1000));
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
-  const s = String(total % 60).padStart(2, "0");
-  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+  const s = total % 60;
+  if (h) return `${h} h ${String(m).padStart(2, "0")} min`;
+  return m ? `${m} min ${String(s).padStart(2, "0")} s` : `${s} s`;
 }
 
 /** "about 12 s", "about 3 min" for a time left. */
