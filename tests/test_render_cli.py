@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -357,3 +361,74 @@ def test_a_portrait_composition_renders_at_its_own_size(tmp_path: Path) -> None:
     )
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "is not the shape of this 1080x1920 composition" in said
+
+
+def test_a_long_render_off_a_terminal_says_how_far_it_is(tmp_path: Path) -> None:
+    """Plain lines on stderr at the progress cadence (``RENDERLAB_POLL_INTERVAL_MS``, 2 s by
+    default; 100 ms here); a render shorter than one interval says only what it wrote."""
+    typed = {"text": "Typed out " * 20, "style": "typewriter", "color": "#FFFFFF"}
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps({**typed, "duration_in_frames": 600}))
+    env = {
+        **os.environ,
+        "RENDERLAB_POLL_INTERVAL_MS": "100",
+        "RENDERLAB_PROGRESS_MIN_INTERVAL_MS": "0",
+    }
+    out = tmp_path / "long.mp4"
+    done = subprocess.run(
+        [sys.executable, "-m", "renderlab", "render", str(path), "-o", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stderr.splitlines()
+    progress = [line for line in lines if line.startswith("rendering: ")]
+    assert progress, done.stderr
+    assert all(re.fullmatch(r"rendering: \d+/600 frames \(\d+ %\)", line) for line in progress)
+    assert lines[-1].startswith(f"wrote {out} (600 frames")
+    quick = subprocess.run(
+        [sys.executable, "-m", "renderlab", "render", str(path), "-o", str(out), "--width", "320"],
+        env={**os.environ, "RENDERLAB_POLL_INTERVAL_MS": "60000"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [line for line in quick.stderr.splitlines() if "rendering" in line] == []
+
+
+@pytest.mark.parametrize(
+    ("command", "environment", "said"),
+    [
+        (
+            ["render", "PROPS", "-o", "x.mp4"],
+            {"RENDERLAB_RENDERS_PER_HOUR": "abc"},
+            ["error: RENDERLAB_RENDERS_PER_HOUR='abc': Input should be a valid integer,"],
+        ),
+        (
+            ["render", "PROPS", "-o", "x.mp4"],
+            {"RENDERLAB_POLL_INTERVAL_MS": "100"},  # below the progress interval's 250
+            [
+                "error: RENDERLAB_PROGRESS_MIN_INTERVAL_MS must not exceed "
+                "RENDERLAB_POLL_INTERVAL_MS"
+            ],
+        ),
+        (["token", "alice"], {"RENDERLAB_AUTH": "bogus"}, ["error: RENDERLAB_AUTH='bogus': "]),
+    ],
+)
+def test_a_variable_that_does_not_validate_is_named_not_a_traceback(
+    props_file: Path, tmp_path: Path, command: list[str], environment: dict, said: list[str]
+) -> None:
+    argv = [str(props_file) if part == "PROPS" else part for part in command]
+    done = subprocess.run(
+        [sys.executable, "-m", "renderlab", *argv],
+        env={**os.environ, "RENDERLAB_DATA_DIR": str(tmp_path / "data"), **environment},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == len(said) and "Traceback" not in done.stderr, done.stderr
+    assert all(line.startswith(start) for line, start in zip(lines, said, strict=True))
+    assert not (tmp_path / "x.mp4").exists()

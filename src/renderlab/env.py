@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import types
 import typing
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 PREFIX = "RENDERLAB_"
 
@@ -49,6 +50,29 @@ class EnvSettings(BaseModel):
             variable = cls.env_prefix + name.upper()
             values[name] = _decoded(variable, raw, field.annotation, field.metadata)
         return values
+
+
+def invalid_environment(exc: Exception) -> list[str] | None:
+    """What is wrong with the environment, one line a variable, when ``exc`` is a settings
+    model's validation error (``RENDERLAB_RENDERS_PER_HOUR='abc': Input should be a valid
+    integer, ...``); None for any other exception. A command prints these and exits, where it
+    would otherwise show the traceback of a model built at start-up."""
+    models = {model.__name__: model for model in EnvSettings.__subclasses__()}
+    model = models.get(getattr(exc, "title", ""))
+    if not isinstance(exc, ValidationError) or model is None:
+        return None
+    lines = []
+    for error in exc.errors(include_url=False):
+        message = error["msg"].removeprefix("Value error, ")
+        if error["loc"]:
+            name = str(error["loc"][0])
+            variable = model.env_prefix + name.upper()
+            lines.append(f"{variable}={error['input']!r}: {message}")
+            continue
+        for name in model.model_fields:  # a rule between fields: name their variables
+            message = re.sub(rf"\b{name}\b", model.env_prefix + name.upper(), message)
+        lines.append(message)
+    return lines
 
 
 def _decoded(variable: str, raw: str, annotation: Any, metadata: list[Any]) -> Any:

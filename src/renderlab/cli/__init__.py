@@ -37,6 +37,15 @@ def main() -> None:
     :data:`DONE_AT_RETURN` commands (tests call ``app`` itself, in their own process)."""
     try:
         app()
+    except Exception as exc:
+        from renderlab.env import invalid_environment
+
+        lines = invalid_environment(exc)
+        if lines is None:
+            raise
+        for line in lines:  # a variable that does not validate: say which, not a traceback
+            sys.stderr.write(f"error: {line}\n")
+        sys.exit(2)
     except SystemExit as exc:
         code = exc.code
         if len(sys.argv) > 1 and sys.argv[1] in DONE_AT_RETURN and isinstance(code, int | None):

@@ -7,8 +7,9 @@ default to the composition's (its ``width``/``height`` props).
 
 The renderer, pydantic and Rich's console are imported by the commands' bodies, not here, so
 ``renderlab --help`` does not load them. Rich only draws for a terminal: written to a pipe or a
-file (a script, CI, the app's backend), the same lines are plain text, unwrapped, with no bar,
-and Rich is not imported at all (about 20 ms of a 0.3 s render process).
+file (a script, CI, the app's backend), the same lines are plain text, unwrapped, with no bar
+(a long render says how far it is every 2 s, the service's progress cadence), and Rich is not
+imported at all (about 20 ms of a 0.3 s render process).
 """
 
 from __future__ import annotations
@@ -173,7 +174,10 @@ def render(
     output.parent.mkdir(parents=True, exist_ok=True)
     bar = _progress_bar()
     with bar or nullcontext():
-        on_progress = None if bar is None else _updates(bar, props.duration_in_frames)
+        if bar is None:
+            on_progress = _lines(limits.poll_interval_ms / 1000)
+        else:
+            on_progress = _updates(bar, props.duration_in_frames)
         try:
             result = render_video(
                 props,
@@ -233,6 +237,21 @@ def _updates(bar: Progress, frames: int) -> Callable[[int, int], None]:
         if now - shown[0] >= 0.05 or done == total:
             shown[0] = now
             bar.update(task, completed=done, total=total)
+
+    return on_progress
+
+
+def _lines(every_s: float) -> Callable[[int, int], None]:
+    """The progress callback off a terminal: a plain line on stderr at most every ``every_s``
+    (the service's progress cadence), the first after that long, so a short render says only
+    that it wrote its file and a long one says how far it is."""
+    shown = [time.monotonic()]
+
+    def on_progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= every_s and done < total:
+            shown[0] = now
+            _say(f"rendering: {done}/{total} frames ({100 * done // total} %)")
 
     return on_progress
 
