@@ -123,6 +123,20 @@ def test_invalid_props_name_every_failing_field(alice: Api) -> None:
     assert not_json.json()["error"]["code"] == "invalid_request"
 
 
+def test_props_over_the_caps_say_the_caps_sentences(alice: Api) -> None:
+    """Above the props' own bounds (the default caps): the seed's "Animation too long" and both
+    sides' limits, not pydantic's "less than or equal to" (a fresh-eyes run)."""
+    body = {"animation_props": {**PROPS, "duration_in_frames": 900, "width": 3840, "height": 2160}}
+    error = alice.post("/v1/generations", json=body).json()["error"]
+    messages = {f["field"]: f["message"] for f in error["fields"]}
+    assert messages["animation_props.duration_in_frames"] == (
+        "Animation too long. Maximum duration is 20 seconds (600 frames at 30 fps), got 900."
+    )
+    assert messages["animation_props.height"] == (
+        "height must be at most 1920 pixels (the longer side; the shorter at most 1080), got 2160."
+    )
+
+
 def test_generations_page_newest_first_with_latest_render(alice: Api) -> None:
     ids = [new_generation(alice, text=f"number {i}")["id"] for i in range(5)]
     render = start(alice, ids[1]).json()

@@ -29,6 +29,7 @@ MAX_TEXT_GRAPHEMES = 500
 # so 9:16, 1:1 and 4:5 are as valid as 16:9 (the caps apply to sides, not to orientation).
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 1920, 1080
 MIN_SIDE, MAX_LONG_SIDE, MAX_SHORT_SIDE = 16, 1920, 1080
+MAX_DURATION_FRAMES, DEFAULT_FPS = 600, 30  # the spec's 30..600 frames, at its one rate
 _GRAPHEME = regex.compile(r"\X")
 
 _HEX_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
@@ -74,8 +75,32 @@ def error_message(error: Mapping[str, Any]) -> str:
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     if error.get("type") == "literal_error" and "input" in error:
         return f"{message}, not {error['input']!r}"
+    over = _over_the_top(error)
+    if over is not None:
+        return over
     meant = _meant(error)
     return message if meant is None else f"{message} (did you mean {meant!r}?)"
+
+
+def _over_the_top(error: Mapping[str, Any]) -> str | None:
+    """The caps' own sentences for a duration or a side above the props' bounds (which are the
+    default caps): the seed's "Animation too long" rather than pydantic's "less than or equal
+    to 600", and both sides' limits for a side, since the shorter has its own."""
+    if error.get("type") != "less_than_equal" or not error.get("loc"):
+        return None
+    field = error["loc"][-1]
+    if field == "duration_in_frames":
+        seconds = MAX_DURATION_FRAMES // DEFAULT_FPS
+        return (
+            f"Animation too long. Maximum duration is {seconds} seconds "
+            f"({MAX_DURATION_FRAMES} frames at {DEFAULT_FPS} fps), got {error.get('input')}."
+        )
+    if field in ("width", "height"):
+        return (
+            f"{field} must be at most {MAX_LONG_SIDE} pixels (the longer side; the shorter at "
+            f"most {MAX_SHORT_SIDE}), got {error.get('input')}."
+        )
+    return None
 
 
 # The pattern stays in the document (for clients and schemathesis); the check is check_color.
@@ -116,8 +141,8 @@ class TextAnimationProps(BaseModel):
     font_size: Annotated[float, Field(ge=12, le=200)] = 48
     color: Color
     background_color: Color | None = None
-    duration_in_frames: Annotated[int, Field(ge=30, le=600)] = 90
-    fps: Literal[30] = 30
+    duration_in_frames: Annotated[int, Field(ge=30, le=MAX_DURATION_FRAMES)] = 90
+    fps: Literal[30] = DEFAULT_FPS
     width: Annotated[int, Field(ge=MIN_SIDE, le=MAX_LONG_SIDE)] = DEFAULT_WIDTH
     height: Annotated[int, Field(ge=MIN_SIDE, le=MAX_LONG_SIDE)] = DEFAULT_HEIGHT
 
