@@ -136,6 +136,23 @@ def test_bad_props_exit_2_naming_the_field(tmp_path: Path, props: dict, field: s
     assert not out.exists()
 
 
+def test_every_bad_field_is_named_at_once(tmp_path: Path) -> None:
+    """As the API's 422 lists them, so one run shows everything to fix (a fresh-eyes run fixed
+    them one per run)."""
+    path = tmp_path / "bad.json"
+    bad = {"text": "x", "style": "fade", "color": "white", "duration_in_frames": 900}
+    path.write_text(json.dumps(bad))
+    result = runner.invoke(app, ["render", str(path), "-o", str(tmp_path / "never.mp4")])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "style",
+        "color must be a colour as #RRGGBB (six hex digits, like #FFFFFF), not 'white'",
+        "duration_in_frames",
+    ]
+    assert all(line.startswith("error: ") for line in lines)
+
+
 def test_size_above_caps_and_bad_frame_exit_2(props_file: Path, tmp_path: Path) -> None:
     result = runner.invoke(
         app,

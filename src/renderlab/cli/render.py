@@ -86,12 +86,13 @@ def _load_props(path: Path) -> TextAnimationProps:
     except ValidationError as exc:
         from renderlab.compositions.props import error_message, near_miss_first
 
-        first = near_miss_first(exc.errors())[0]
-        field = ".".join(str(part) for part in first["loc"]) or "props"
-        message = error_message(first)  # as the API's 422 says it
-        # "color: color must be..." says the field twice; a message that names it says it once
-        said = message.startswith(f"{first['loc'][-1]} ") if first["loc"] else False
-        raise _fail(message if said else f"{field}: {message}") from None
+        for error in near_miss_first(exc.errors()):  # every failing field, as the API's 422
+            field = ".".join(str(part) for part in error["loc"]) or "props"
+            message = error_message(error)
+            # "color: color must be..." says the field twice; a message naming it says it once
+            said = message.startswith(f"{error['loc'][-1]} ") if error["loc"] else False
+            _say(message if said else f"{field}: {message}", "error", "red")
+        raise typer.Exit(2) from None
 
 
 class _Size(NamedTuple):
