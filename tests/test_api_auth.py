@@ -159,6 +159,12 @@ def test_bad_local_tokens_are_401(tmp_path: Path, sqlite_db: Database) -> None:
         assert_401(response)
     identifiers = {u.token_identifier for u in users(sqlite_db)}
     assert identifiers == {f"{LOCAL_ISSUER}|mallory"}  # only the good token made a user
+    for name in ("other secret", "tampered"):  # minted for another data dir, or altered
+        other = client.get("/v1/quota", headers={"Authorization": f"Bearer {cases[name]}"})
+        assert other.json()["error"]["message"] == (
+            "The bearer token was signed with another secret than this server's: mint it with"
+            " `renderlab token NAME` and the server's RENDERLAB_DATA_DIR, or sign in again."
+        )
 
 
 def test_a_remembered_token_still_expires(tmp_path: Path, sqlite_db: Database) -> None:

@@ -224,9 +224,21 @@ class Authenticator:
             raise AuthError("The bearer token has expired.") from None
         except (jwt.InvalidIssuerError, jwt.InvalidAudienceError):
             raise AuthError("The bearer token was issued for another service.") from None
+        except jwt.InvalidSignatureError:
+            raise AuthError(self._signature_mismatch()) from None
         except jwt.PyJWTError:
             raise AuthError("The bearer token is invalid.") from None
         return self._identity(claims), float(claims["exp"])
+
+    def _signature_mismatch(self) -> str:
+        """Signed with another key: in zero-setup mode, nearly always a token minted for
+        another data dir (each has its own secret), which the message says how to fix."""
+        if not self.signs:
+            return "The bearer token's signature does not match this server's key."
+        return (
+            "The bearer token was signed with another secret than this server's: mint it with "
+            "`renderlab token NAME` and the server's RENDERLAB_DATA_DIR, or sign in again."
+        )
 
     def _identity(self, claims: dict[str, Any]) -> Identity:
         """The identity verified claims stand for, refused (401) when they cannot be stored."""
