@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import regex
 from pydantic import (
@@ -29,7 +29,8 @@ MAX_TEXT_GRAPHEMES = 500
 # so 9:16, 1:1 and 4:5 are as valid as 16:9 (the caps apply to sides, not to orientation).
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 1920, 1080
 MIN_SIDE, MAX_LONG_SIDE, MAX_SHORT_SIDE = 16, 1920, 1080
-MAX_DURATION_FRAMES, DEFAULT_FPS = 600, 30  # the spec's 30..600 frames, at its one rate
+MAX_DURATION_FRAMES = 600  # the spec's 30..600 frames, at its one rate:
+DEFAULT_FPS: Final = 30
 _GRAPHEME = regex.compile(r"\X")
 
 _HEX_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
