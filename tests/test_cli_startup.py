@@ -57,6 +57,8 @@ def test_help_lists_every_command_without_loading_them() -> None:
     assert result.exit_code == 0
     for command in ("render", "still", "serve", "token", "worker", "db"):
         assert command in result.output
+    listed = result.output.split("Commands:", 1)[1].splitlines()
+    assert not [line for line in listed if line.rstrip().endswith("...")], result.output
 
 
 def test_render_loads_the_renderer_but_not_the_web_stack(tmp_path: Path) -> None:

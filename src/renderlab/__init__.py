@@ -1,3 +1,3 @@
-"""renderlab: render text animations to MP4 under a per-user quota, with live progress."""
+"""renderlab: render text animations to video under a per-user quota, with live progress."""
 
 __version__ = "0.1.0"

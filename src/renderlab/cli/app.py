@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="renderlab: render text animations to MP4.",
+    help="renderlab: text animations rendered to MP4, WebM, MOV or GIF, here or as a service.",
     rich_markup_mode=None,
 )
 

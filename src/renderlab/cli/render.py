@@ -141,7 +141,7 @@ def _setting_error(exc: CapError, size: _Size | None = None) -> typer.Exit:
     )
 
 
-@app.command("render")
+@app.command("render", short_help="Render PROPS.json to a video file.")
 def render(
     props_file: Path = typer.Argument(..., metavar="PROPS.json", help="TextAnimation props."),
     output: Path = typer.Option(
@@ -280,7 +280,7 @@ def _progress_bar() -> Progress | None:
     return Progress(*columns, console=console, transient=False)
 
 
-@app.command("still")
+@app.command("still", short_help="Render one frame of PROPS.json to a PNG.")
 def still(
     props_file: Path = typer.Argument(..., metavar="PROPS.json", help="TextAnimation props."),
     frame: int = typer.Option(0, "--frame", help="Frame number, from 0 (the first)."),

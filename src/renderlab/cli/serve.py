@@ -34,7 +34,7 @@ UNSPECIFIED_HOSTS = {"0.0.0.0", "::", ""}
 HEADER_DEADLINE_PROTOCOL = "renderlab.cli.slow_headers:HeaderDeadlineProtocol"
 
 
-@app.command("serve")
+@app.command("serve", short_help="Run the API and the web page.")
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on."),

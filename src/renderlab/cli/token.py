@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from renderlab.config import Settings
 
 
-@app.command("token")
+@app.command("token", short_help="Print a token for user NAME (zero-setup sign-in).")
 def token(name: str = typer.Argument(..., help="Who the token is for, e.g. alice.")) -> None:
     """Print an HS256 token for user NAME (RENDERLAB_AUTH dev, or hs256 with the secret)."""
     from renderlab.api.auth import Authenticator, check_token_name

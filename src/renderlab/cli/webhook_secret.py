@@ -10,7 +10,7 @@ import typer
 from renderlab.cli.app import app, refuse, stderr
 
 
-@app.command("webhook-secret")
+@app.command("webhook-secret", short_help="Print the webhook signing secret.")
 def show_webhook_secret() -> None:
     """Print the webhook signing secret (RENDERLAB_WEBHOOK_SECRET or the data dir's)."""
     from renderlab.config import get_settings

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from renderlab.services import Services
 
 
-@app.command()
+@app.command(short_help="Run a Celery worker (the cluster layout).")
 def worker(
     concurrency: int = typer.Option(
         0, "--concurrency", "-c", min=0, help="Render processes (default: the core count)."
