@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -181,11 +180,14 @@ def test_a_family_read_from_its_package_is_the_registry_s() -> None:
             _pip_family(name)
 
 
-def test_missing_font_falls_back_to_inter_with_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="renderlab.render.fonts"):
-        face = resolve_family("No Such Font 12345")
+def test_missing_font_falls_back_to_inter_with_a_warning() -> None:
+    face = resolve_family("No Such Font 12345")
     assert "Inter" in face.path
-    assert "No Such Font 12345" in caplog.text
+    assert fonts.fallback_note("No Such Font 12345") == (
+        "font_family 'No Such Font 12345' is not installed here: the text is drawn in Inter."
+        " GET /v1/fonts lists the families that are."
+    )
+    assert fonts.fallback_note("Roboto, No Such Font 12345") is None
     png = render_still(props(font_family="No Such Font 12345"), 45, 640, 360)
     assert alpha(png).max() == 255
 
@@ -259,7 +261,7 @@ def _clear_font_caches() -> None:
         fonts._system_files,
         fonts._system_families,
         fonts.find_family,
-        fonts.resolve_family,
+        fonts._resolved,
         fonts.fallback_chain,
         fonts.emoji_faces,
         fonts.usable,
