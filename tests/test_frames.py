@@ -185,7 +185,6 @@ def test_missing_font_falls_back_to_inter_with_a_warning() -> None:
     assert "Inter" in face.path
     assert fonts.fallback_note("No Such Font 12345") == (
         "font_family 'No Such Font 12345' is not installed here: the text is drawn in Inter."
-        " GET /v1/fonts lists the families that are."
     )
     assert fonts.fallback_note("Roboto, No Such Font 12345") is None
     png = render_still(props(font_family="No Such Font 12345"), 45, 640, 360)

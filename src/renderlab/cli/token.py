@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 
 @app.command("token", short_help="Print a token for user NAME (zero-setup sign-in).")
-def token(name: str = typer.Argument(..., help="Who the token is for, e.g. alice.")) -> None:
+def token(
+    name: str = typer.Argument(..., metavar="NAME", help="Who the token is for, e.g. alice."),
+) -> None:
     """Print an HS256 token for user NAME (RENDERLAB_AUTH dev, or hs256 with the secret)."""
     from renderlab.api.auth import Authenticator, check_token_name
     from renderlab.clock import ms_to_rfc3339

@@ -213,12 +213,12 @@ def resolve_family(font_family: str) -> FontFace:
 
 
 def fallback_note(font_family: str) -> str | None:
-    """The sentence for a render's ``warnings`` when none of ``font_family`` is installed."""
+    """The sentence for a render's ``warnings`` when none of ``font_family`` is installed (the
+    API lists those that are at ``GET /v1/fonts``; the sentence is the CLI's too)."""
     if _resolved(font_family)[1]:
         return None
     return (
-        f"font_family {font_family!r} is not installed here: the text is drawn in "
-        f"{DEFAULT_FAMILY}. GET /v1/fonts lists the families that are."
+        f"font_family {font_family!r} is not installed here: the text is drawn in {DEFAULT_FAMILY}."
     )
 
 
