@@ -294,6 +294,8 @@ def render_and_watch(page: Page, text: str, tmp_path: Path) -> None:
 
     complete = page.locator("#complete-message")
     expect(complete).to_have_text("Render complete!")
+    # The player shows the poster before it plays: a fade-in's first frame is empty.
+    expect(page.locator("#player")).to_have_attribute("poster", re.compile(r"/files/posters/"))
     expect(page.locator("#progress-for")).to_contain_text(text)
     expect(page.locator("#progress-percent")).to_have_text("100%")
     expect(page.locator("#progress-eta")).to_have_text(re.compile(r"^Done in about \d+ (s|min)$"))
@@ -717,4 +719,8 @@ def test_layout_fits_and_render_button_is_keyboard_reachable(
     page.keyboard.press("Enter")  # Render is disabled while it starts: focus goes on, not away
     page.wait_for_function("() => document.activeElement.id === 'progress-title'")
     expect(page.locator("#complete-message")).to_be_visible()  # nothing left running
+    # Enter in a one-line field of the editor renders too, as a form's Enter would submit it.
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/v1/renders")):
+        page.get_by_label("Duration (seconds)").press("Enter")
+    expect(page.locator("#complete-message")).to_be_visible()
     assert unexpected(console, []) == []

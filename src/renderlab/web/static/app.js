@@ -231,6 +231,19 @@ renderButton.addEventListener("click", () => {
   launch(storeGeneration, form.size(), form.codec(), form.props().text);
 });
 
+// Enter in a one-line field of the editor renders, as a form's Enter submits it (the Render
+// button is in its own card, so the browser would not); Ctrl+Enter or Cmd+Enter in a text box.
+// A field with suggestions (the font's list) keeps Enter for choosing one.
+$("props-form").addEventListener("keydown", (event) => {
+  const field = event.target;
+  if (event.key !== "Enter" || event.isComposing || renderButton.disabled) return;
+  const textBox = field instanceof HTMLTextAreaElement;
+  const oneLine = field instanceof HTMLInputElement && !field.list && !["checkbox", "radio", "range", "color"].includes(field.type);
+  if (textBox ? !(event.ctrlKey || event.metaKey) : !oneLine) return;
+  event.preventDefault();
+  renderButton.click();
+});
+
 $("new-animation").addEventListener("click", () => {
   stored = null;
   panel.clear();

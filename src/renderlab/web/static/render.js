@@ -118,6 +118,7 @@ export class RenderPanel {
   /** No result shown: the player, the GIF and the ProRes line hidden, the player emptied. */
   resetPreview() {
     this.player.removeAttribute("src");
+    this.player.removeAttribute("poster");
     this.player.load();
     this.player.hidden = true;
     this.gif.removeAttribute("src");
@@ -130,6 +131,8 @@ export class RenderPanel {
   showPreview(render, url) {
     const preview = CODECS[codecOf(render)].preview;
     if (preview === "video" && !this.player.getAttribute("src")) {
+      // A fade-in's first frame is empty: without its poster the player looked like a failure.
+      if (render.poster_url) this.player.poster = render.poster_url;
       this.player.src = url;
       this.player.hidden = false;
     } else if (preview === "image" && !this.gif.getAttribute("src")) {
