@@ -518,6 +518,12 @@ def test_each_file_type_is_shown_as_a_browser_can(
             expect(elsewhere).to_contain_text("not in browsers: download it")
             expect(gif).to_be_hidden()
         screenshot(page, tmp_path, f"web-{codec}-done.png", full_page=True)
+    # Edit brings the animation back with the file type it was last rendered as (it came back
+    # as MP4, with the H.264 transparency warning: a fresh-eyes run).
+    page.get_by_label("File type").select_option("h264")
+    page.get_by_role("button", name="Edit “Shown as it can be”").first.click()
+    expect(page.get_by_label("File type")).to_have_value("prores")
+    expect(page.locator("#alpha-warning")).to_be_hidden()
     assert unexpected(console, EXPECTED) == []
 
 

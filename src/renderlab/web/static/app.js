@@ -58,6 +58,12 @@ const panel = new RenderPanel({
 const history = new History({
   onEdit: (generation) => {
     form.fill(generation.animation_props, generation.prompt);
+    const codec = $("codec");
+    const made = generation.latest_render?.codec; // the file type it was last rendered as
+    if (made && codec.value !== made && [...codec.options].some((o) => o.value === made)) {
+      codec.value = made;
+      codec.dispatchEvent(new Event("change"));
+    }
     stored = {
       propsKey: JSON.stringify(form.props()),
       key: keyOf(form.props(), form.prompt()),
