@@ -388,6 +388,7 @@ def cancel_a_long_render(page: Page, tmp_path: Path, shot: str | None) -> str:
         screenshot(page, tmp_path, shot, full_page=True)
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#progress-title")).to_have_text("Cancelled")
+    page.wait_for_function("() => document.activeElement.id === 'progress-title'")  # not lost
     row = render_rows(page, text.strip()[:40]).first
     expect(row.locator(".badge")).to_have_text("Cancelled")
     expect(page.locator("#quota-text")).to_have_text(f"1 of {QUOTA} renders left this hour")
@@ -410,6 +411,10 @@ def delete_a_render(page: Page, text: str) -> None:
     assert answer.value.status == 204
     expect(rows).to_have_count(0)
     expect(page.locator("#history-status")).to_have_text("Deleted.")
+    # Focus stays in the history (its button is gone), not on the page's <body>.
+    page.wait_for_function(
+        "() => document.activeElement.closest('#history-list, #history-title') !== null"
+    )
 
 
 def history_download_downloads(page: Page, text: str, tmp_path: Path) -> None:
@@ -557,6 +562,7 @@ def test_a_render_refused_while_another_runs_says_so_and_keeps_following_it(
     expect(page.locator("#quota-text")).to_have_text(f"1 of {QUOTA} renders left this hour")
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#progress-title")).to_have_text("Cancelled")
+    page.wait_for_function("() => document.activeElement.id === 'progress-title'")  # not lost
     expect(page.locator("#render-error")).to_be_hidden()  # "wait for one to finish": it has
     expect(page.locator("#quota-text")).to_have_text(f"{QUOTA} of {QUOTA} renders left this hour")
     assert unexpected(console, [(429, "/v1/renders")]) == []

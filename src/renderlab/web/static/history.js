@@ -237,6 +237,7 @@ export class History {
       const group = this.renders.get(render.generation_id) ?? [];
       this.renders.set(render.generation_id, group.filter((r) => r.id !== render.id));
       this.list.querySelector(`[data-render-id="${CSS.escape(render.id)}"]`)?.remove();
+      this.focusNear(this.list.querySelector(`[data-generation-id="${CSS.escape(render.generation_id)}"]`));
       this.onDeleted({ renderId: render.id });
     }
   }
@@ -250,9 +251,20 @@ export class History {
     if (await this.send(`/v1/generations/${encodeURIComponent(generation.id)}`, "delete this animation")) {
       this.generations.delete(generation.id);
       this.renders.delete(generation.id);
-      this.list.querySelector(`[data-generation-id="${CSS.escape(generation.id)}"]`)?.remove();
+      const card = this.list.querySelector(`[data-generation-id="${CSS.escape(generation.id)}"]`);
+      const near = card?.nextElementSibling ?? card?.previousElementSibling;
+      card?.remove();
+      this.focusNear(near);
       this.onDeleted({ generationId: generation.id });
     }
+  }
+
+  /** Focus once the Delete button that had it is gone: the nearest card's first button, else
+   * the list's heading (the dialog gives focus back to that button, which no longer exists). */
+  focusNear(card) {
+    const target = card?.querySelector("button") ?? $("history-title");
+    if (target.tagName === "H2") target.tabIndex = -1;
+    target.focus();
   }
 
   /** DELETE `path`; true when done, else the reason in the status line. */

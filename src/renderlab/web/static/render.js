@@ -274,6 +274,8 @@ export class RenderPanel {
     try {
       const render = await postJSON(`/v1/renders/${encodeURIComponent(this.render.id)}/cancel`);
       this.update(render); // the stream delivers the failed state too and ends
+      // The button pressed is hidden now: focus stays in the panel, on what it says.
+      if (this.cancelButton.hidden && [this.cancelButton, document.body].includes(document.activeElement)) this.title.focus();
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 409)) this.eta.textContent = error.message;
     } finally {
