@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from renderlab.compositions.props import too_long
 from renderlab.limits import Limits
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def check_duration(duration_in_frames: int, fps: int, limits: Limits) -> None:
     if duration_in_frames > limits.max_frames_at(fps):
         raise CapError(
             "duration_in_frames",
-            f"Animation too long. Maximum duration is {limits.max_duration_seconds} seconds.",
+            too_long(limits.max_duration_seconds),
             "duration_too_long",
         )
 

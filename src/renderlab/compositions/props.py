@@ -29,8 +29,8 @@ MAX_TEXT_GRAPHEMES = 500
 # so 9:16, 1:1 and 4:5 are as valid as 16:9 (the caps apply to sides, not to orientation).
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 1920, 1080
 MIN_SIDE, MAX_LONG_SIDE, MAX_SHORT_SIDE = 16, 1920, 1080
-MAX_DURATION_FRAMES = 600  # the spec's 30..600 frames, at its one rate:
-DEFAULT_FPS: Final = 30
+MAX_DURATION_FRAMES = 600  # the spec's 30..600 frames
+DEFAULT_FPS: Final = 30  # its one rate
 _GRAPHEME = regex.compile(r"\X")
 
 _HEX_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
@@ -83,6 +83,11 @@ def error_message(error: Mapping[str, Any]) -> str:
     return message if meant is None else f"{message} (did you mean {meant!r}?)"
 
 
+def too_long(seconds: int) -> str:
+    """The seed's sentence for a duration above the cap (``caps.check_duration`` says it too)."""
+    return f"Animation too long. Maximum duration is {seconds} seconds."
+
+
 def _over_the_top(error: Mapping[str, Any]) -> str | None:
     """The caps' own sentences for a duration or a side above the props' bounds (which are the
     default caps): the seed's "Animation too long" rather than pydantic's "less than or equal
@@ -91,11 +96,9 @@ def _over_the_top(error: Mapping[str, Any]) -> str | None:
         return None
     field = error["loc"][-1]
     if field == "duration_in_frames":
-        seconds = MAX_DURATION_FRAMES // DEFAULT_FPS
-        return (
-            f"Animation too long. Maximum duration is {seconds} seconds "
-            f"({MAX_DURATION_FRAMES} frames at {DEFAULT_FPS} fps), got {error.get('input')}."
-        )
+        seed = too_long(MAX_DURATION_FRAMES // DEFAULT_FPS).removesuffix(".")
+        frames = f"{MAX_DURATION_FRAMES} frames at {DEFAULT_FPS} fps"
+        return f"{seed} ({frames}), got {error.get('input')}."
     if field in ("width", "height"):
         return (
             f"{field} must be at most {MAX_LONG_SIDE} pixels (the longer side; the shorter at "

@@ -54,8 +54,8 @@ class Estimate:
     seconds: float
     pictures: int
     colour: bool
-    codec: str = "h264"
-    encoding: float = 0.0
+    codec: str
+    encoding: float
     """Of ``seconds``, the encoder's: what another codec would change."""
 
 
