@@ -12,6 +12,7 @@ import {
   tokenName,
 } from "./api.js";
 import { SignIn, authMode, tokenFromFragment } from "./auth.js";
+import { lostFocus } from "./focus.js";
 import { clock, timeOfDay } from "./format.js";
 import { PropsForm } from "./form.js";
 import { History } from "./history.js";
@@ -89,12 +90,6 @@ function showRender(render, text) {
   // the page: it goes on to the panel's title (announced), next to Cancel, never away from a
   // field being typed in.
   if (lostFocus()) $("progress-title").focus({ preventScroll: true });
-}
-
-/** Whether keyboard focus fell to the page (its element was hidden or disabled). */
-function lostFocus() {
-  const active = document.activeElement;
-  return !active || active === document.body || active.disabled || active.closest("[hidden]") !== null;
 }
 
 async function storeGeneration() {

@@ -3,6 +3,7 @@
 // download button and a player, or the error with a Retry button.
 
 import { ApiError, postJSON } from "./api.js";
+import { lostFocus } from "./focus.js";
 import { bytes, roughDuration } from "./format.js";
 import { plain } from "./messages.js";
 import { CODECS, codecOf, signedUrl, statusLabel } from "./outputs.js";
@@ -275,7 +276,7 @@ export class RenderPanel {
       const render = await postJSON(`/v1/renders/${encodeURIComponent(this.render.id)}/cancel`);
       this.update(render); // the stream delivers the failed state too and ends
       // The button pressed is hidden now: focus stays in the panel, on what it says.
-      if (this.cancelButton.hidden && [this.cancelButton, document.body].includes(document.activeElement)) this.title.focus();
+      if (lostFocus()) this.title.focus();
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 409)) this.eta.textContent = error.message;
     } finally {
